@@ -1,0 +1,290 @@
+"""The quarterly run: validate, execute every analysis notebook with Papermill, export HTML, publish.
+
+Publishing is all-or-nothing. Everything is rendered into ``reports/.build-<quarter>-<pid>/``; only
+when every notebook ran and every page was written is the old report moved aside and the new one
+renamed into place (two renames on one file system). A run that dies between the two renames leaves
+``reports/.old-<quarter>``, which the next run restores before it starts. A failing notebook leaves
+the previous report untouched and keeps the executed notebook, with its error, under
+``reports/_failed/<quarter>/``.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from bestandlib import i18n, paths, periods, report, session
+from bestandlib.config import ensure_config
+from bestandlib.errors import BestandError
+
+
+class NotebookFailed(BestandError):
+    """A notebook cell raised; the message names notebook, cell and error."""
+
+    def __init__(self, notebook: str, cell: int | None, ename: str, evalue: str, kept: Path):
+        self.notebook, self.cell, self.ename, self.evalue, self.kept = notebook, cell, ename, evalue, kept
+        where = f"cell {cell}" if cell is not None else "a cell"
+        super().__init__(f"Notebook {notebook} failed in {where}: {ename}: {evalue}\n"
+                         f"The executed notebook with the error is kept at {kept}.\n"
+                         f"The previous report (if any) is unchanged.")
+
+
+class RunLocked(BestandError):
+    pass
+
+
+@dataclass
+class Step:
+    notebook: Path
+    href: str
+    title: str
+
+
+def discover_notebooks(notebooks_dir: Path = paths.NOTEBOOKS_DIR) -> list[Path]:
+    """The analysis notebooks in run order: ``NN_name.ipynb``, sorted by number."""
+    found = sorted(p for p in Path(notebooks_dir).glob("[0-9][0-9]_*.ipynb"))
+    if not found:
+        raise BestandError(f"No analysis notebooks (NN_name.ipynb) found in {notebooks_dir}")
+    return found
+
+
+# --- locking and recovery -----------------------------------------------------------------------
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class QuarterLock:
+    """Refuses a second concurrent run for the same quarter (a lock file holding the owner's pid)."""
+
+    def __init__(self, reports_root: Path, quarter: str):
+        self.path = Path(reports_root) / f".lock-{quarter}"
+        self.quarter = quarter
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or 0)
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and _pid_alive(pid) and pid != os.getpid():
+                    raise RunLocked(f"Another report run for {self.quarter} is in progress (pid {pid}). "
+                                    f"Wait for it to finish; if it is gone, delete {self.path}.") from None
+                self.path.unlink(missing_ok=True)  # stale lock of a run that died
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return self
+        raise RunLocked(f"Could not take the lock {self.path}")
+
+    def __exit__(self, *exc):
+        self.path.unlink(missing_ok=True)
+        return False
+
+
+def recover(reports_root: Path, quarter: str) -> None:
+    """Undo what a run killed mid-publish or mid-render left behind."""
+    root = Path(reports_root)
+    final, old = root / quarter, root / f".old-{quarter}"
+    if old.exists():
+        if final.exists():
+            shutil.rmtree(old, ignore_errors=True)  # the new report made it; the old one is garbage
+        else:
+            os.rename(old, final)  # killed between the two renames: the old report comes back
+    for build in root.glob(f".build-{quarter}-*"):
+        try:
+            pid = int(build.name.rsplit("-", 1)[1])
+        except ValueError:
+            pid = 0
+        if not pid or not _pid_alive(pid) or pid == os.getpid():
+            shutil.rmtree(build, ignore_errors=True)
+
+
+def publish(build: Path, reports_root: Path, quarter: str) -> Path:
+    root = Path(reports_root)
+    final, old = root / quarter, root / f".old-{quarter}"
+    if final.exists():
+        os.rename(final, old)
+    os.rename(build, final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+# --- the run ------------------------------------------------------------------------------------
+
+def _versions() -> dict:
+    names = ["bestand", "pandas", "numpy", "scikit-learn", "scipy", "duckdb", "papermill", "nbconvert",
+             "pandera", "matplotlib", "seaborn"]
+    out = {"python": sys.version.split()[0]}
+    for n in names:
+        try:
+            out[n] = metadata.version(n)
+        except metadata.PackageNotFoundError:
+            out[n] = None
+    return out
+
+
+def _kernel_env() -> None:
+    # The kernel is started as "python" from PATH by some kernelspecs; make it this interpreter, so
+    # the notebooks see the same bestandlib and packages as the CLI.
+    bindir = str(Path(sys.executable).parent)
+    if not os.environ.get("PATH", "").startswith(bindir + os.pathsep):
+        os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
+
+
+def _progress(steps):
+    try:
+        from tqdm.auto import tqdm
+
+        return tqdm(steps, unit="nb", file=sys.stderr, leave=True, dynamic_ncols=True,
+                    disable=not sys.stderr.isatty())
+    except ImportError:  # pragma: no cover
+        return steps
+
+
+def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS_DIR, config=None,
+               lang: str = "de", notebooks: list[Path] | None = None, today=None,
+               log=lambda msg: print(msg, file=sys.stderr)) -> Path:
+    """Render the quarterly report and publish it to ``reports_root/<quarter>/``. Returns that folder.
+
+    Raises :class:`DataValidationError` on invalid input (nothing is rendered), :class:`NotebookFailed`
+    when a notebook fails, :class:`RunLocked` when the quarter is being rendered by another run.
+    """
+    started = time.perf_counter()
+    i18n.check_lang(lang)
+    cfg = ensure_config(config)
+    config_path = None if config is None or isinstance(config, dict) else str(Path(config).resolve())
+    data_dir = paths.resolve_data_dir(data_dir)
+    reports_root = Path(reports_root).resolve()
+    if not data_dir.exists():
+        raise BestandError(f"Data folder not found: {data_dir}")
+
+    t0 = time.perf_counter()
+    tables = session.load_tables_cached(data_dir, cfg, today=today)  # validates; raises on bad data
+    today_ts = dt.date.today() if today is None else today
+    q = periods.latest_complete_quarter(tables.max_date(), today=today_ts) if quarter is None \
+        else periods.parse_quarter(quarter)
+    qlabel = str(q)
+    log(f"Data {data_dir} valid ({time.perf_counter() - t0:.1f} s); rendering {qlabel} ({lang})")
+
+    steps = [Step(nb, nb.stem + ".html", report.page_title(nb, lang))
+             for nb in (notebooks or discover_notebooks())]
+    _kernel_env()
+    with QuarterLock(reports_root, qlabel):
+        recover(reports_root, qlabel)
+        build = reports_root / f".build-{qlabel}-{os.getpid()}"
+        shutil.rmtree(build, ignore_errors=True)
+        (build / "notebooks").mkdir(parents=True)
+        try:
+            timings, highlight_order = _execute_all(steps, build, reports_root, qlabel, data_dir,
+                                                    config_path, cfg, lang, log)
+            run = _run_info(qlabel, q, lang, data_dir, config_path, tables, timings, started)
+            _render_pages(steps, build, lang, run)
+            (build / "run.json").write_text(json.dumps(run, indent=1, ensure_ascii=False, default=str),
+                                            encoding="utf-8")
+            notes = _data_notes(tables, lang)
+            report.render_index(build, quarter=qlabel, lang=lang, config=cfg,
+                                pages=[{"href": s.href, "title": s.title} for s in steps],
+                                sections=report.load_highlights(build, highlight_order), run=run,
+                                excluded=getattr(tables, "excluded", None), notes=notes)
+            final = publish(build, reports_root, qlabel)
+        except BaseException:
+            shutil.rmtree(build, ignore_errors=True)
+            raise
+    report.render_quarters_index(reports_root, lang)
+    log(f"Report {qlabel} published: {final / 'index.html'} ({time.perf_counter() - started:.1f} s)")
+    return final
+
+
+def _execute_all(steps, build, reports_root, qlabel, data_dir, config_path, cfg, lang, log):
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    timings, highlight_order = [], []
+    hdir = build / "highlights"
+    for step in _progress(steps):
+        out_nb = build / "notebooks" / step.notebook.name
+        before = set(p.name for p in hdir.glob("*.json")) if hdir.exists() else set()
+        t0 = time.perf_counter()
+        try:
+            pm.execute_notebook(
+                str(step.notebook), str(out_nb),
+                parameters={"quarter": qlabel, "data_dir": str(data_dir), "config": config_path,
+                            "lang": lang, "output_dir": str(build)},
+                kernel_name="python3", cwd=str(step.notebook.parent), progress_bar=False,
+                log_output=False, report_mode=False,
+            )
+        except PapermillExecutionError as exc:
+            kept = _keep_failed(out_nb, reports_root, qlabel)
+            raise NotebookFailed(step.notebook.name, exc.cell_index, exc.ename, exc.evalue, kept) from None
+        except Exception as exc:  # kernel died, notebook unreadable, ...
+            kept = _keep_failed(out_nb, reports_root, qlabel)
+            raise NotebookFailed(step.notebook.name, None, type(exc).__name__, str(exc), kept) from None
+        seconds = time.perf_counter() - t0
+        after = sorted(p.name for p in hdir.glob("*.json")) if hdir.exists() else []
+        highlight_order.append((step.href, [n for n in after if n not in before]))
+        timings.append({"notebook": step.notebook.name, "title": step.title, "seconds": round(seconds, 2)})
+        log(f"  {step.notebook.name:<34} {seconds:6.1f} s")
+    return timings, highlight_order
+
+
+def _keep_failed(out_nb: Path, reports_root: Path, qlabel: str) -> Path:
+    target_dir = reports_root / "_failed" / qlabel
+    target_dir.mkdir(parents=True, exist_ok=True)
+    target = target_dir / out_nb.name
+    if out_nb.exists():
+        shutil.copy2(out_nb, target)
+    return target
+
+
+def _render_pages(steps, build, lang, run):
+    pages = [{"href": s.href, "title": s.title} for s in steps]
+    footer = report.footer_text(run, lang)
+    for s in steps:
+        report.export_notebook_html(build / "notebooks" / s.notebook.name, build / s.href,
+                                    nav=report.nav_html(pages, s.href, lang), footer=footer, lang=lang)
+
+
+def _run_info(qlabel, q, lang, data_dir, config_path, tables, timings, started) -> dict:
+    now = dt.datetime.now().astimezone()
+    return {
+        "quarter": qlabel,
+        "lang": lang,
+        "parameters": {"quarter": qlabel, "data_dir": str(data_dir), "config": config_path, "lang": lang},
+        "data_until": str(periods.quarter_end(q).date()),
+        "input_fingerprint": getattr(tables, "fingerprint", None),
+        "generated_at": now.isoformat(timespec="seconds"),
+        "generated_at_display": now.strftime("%d.%m.%Y %H:%M") if lang == "de" else now.strftime("%Y-%m-%d %H:%M"),
+        "versions": _versions(),
+        "notebooks": timings,
+        "seconds_total": round(time.perf_counter() - started, 2),
+    }
+
+
+def _data_notes(tables, lang) -> list[str]:
+    notes = []
+    warnings = getattr(tables, "warnings", None)
+    if warnings is not None and len(warnings):
+        head = "Warnungen beim Einlesen" if lang == "de" else "Warnings while loading"
+        for _, w in warnings.head(20).iterrows():
+            notes.append(f"{head}: {w['file']} {w['column']}: {w['message']}")
+    if getattr(tables, "surveys", None) is None:
+        notes.append("Keine Kundenbefragungen (surveys) vorhanden." if lang == "de"
+                     else "No customer surveys (surveys) provided.")
+    return notes

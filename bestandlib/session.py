@@ -1,0 +1,242 @@
+"""What a notebook opens: validated data up to the quarter's end, the config, and output helpers.
+
+Every analysis notebook starts with::
+
+    s = session.open(quarter=quarter, data_dir=data_dir, config=config, lang=lang, output_dir=output_dir)
+
+Loading and validating the raw export is the slow part of a run (a million order lines), so the
+validated tables and the customer-quarter panel are cached under ``data/interim/<fingerprint>/``; the
+fingerprint covers the input files and the loading part of the config, so a changed export or column
+mapping is always re-validated.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from bestandlib import i18n, paths, periods
+from bestandlib.config import ensure_config
+
+
+def _cache_key(data_dir: Path, config: dict) -> str:
+    from bestandlib import io
+
+    h = hashlib.sha256()
+    h.update(io.fingerprint(data_dir).encode())
+    h.update(json.dumps(config.get("data", {}), sort_keys=True, default=str).encode())
+    return h.hexdigest()[:20]
+
+
+def _atomic_dir_write(target: Path, write) -> None:
+    """Write a cache folder via a temporary sibling and a rename, so parallel runs never read half."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+    try:
+        write(tmp)
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process won the race; its copy is as good as ours
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def ensure_demo(data_dir: Path, quiet: bool = False) -> None:
+    """Generate the demo world when the default demo folder is asked for and not there yet."""
+    if Path(data_dir).resolve() != paths.DEMO_DIR.resolve() or (paths.DEMO_DIR / "customers.csv").exists():
+        return
+    from bestandlib import demo
+
+    if not quiet:
+        print(f"Demo data missing: generating it into {paths.DEMO_DIR} ...", file=sys.stderr)
+    demo.generate_demo(paths.DEMO_DIR)
+
+
+def load_tables_cached(data_dir, config=None, today=None, use_cache: bool = True):
+    """Validated :class:`bestandlib.io.Tables` for ``data_dir`` (cached by input fingerprint).
+
+    Raises :class:`bestandlib.errors.DataValidationError` on invalid input, cached or not.
+    """
+    from bestandlib import io
+
+    config = ensure_config(config)
+    data_dir = paths.resolve_data_dir(data_dir)
+    ensure_demo(data_dir)
+    if not use_cache:
+        return io.load_tables(data_dir, config, today=today)
+    cache = paths.INTERIM_DIR / _cache_key(data_dir, config)
+    tables_dir = cache / "tables"
+    if tables_dir.exists():
+        try:
+            return io.Tables.from_parquet(tables_dir)
+        except Exception:  # a cache from an older version of the kit: rebuild it
+            shutil.rmtree(cache, ignore_errors=True)
+    tables = io.load_tables(data_dir, config, today=today)
+    _atomic_dir_write(tables_dir, tables.to_parquet)
+    return tables
+
+
+def panel_cached(tables, quarter, data_key: str | None = None):
+    """The customer-quarter panel up to ``quarter`` (cached next to the tables when possible)."""
+    from bestandlib import panel as panel_mod
+
+    q = periods.quarter_label(quarter)
+    if data_key is None:
+        return panel_mod.build_panel(tables.orders, until=q)
+    target = paths.INTERIM_DIR / data_key / f"panel_{q}.parquet"
+    if target.exists():
+        return pd.read_parquet(target)
+    result = panel_mod.build_panel(tables.orders, until=q)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}")
+    result.to_parquet(tmp, index=False)
+    os.replace(tmp, target)
+    return result
+
+
+@dataclass
+class Session:
+    """The data and settings one notebook works with."""
+
+    quarter: pd.Period
+    data_dir: Path
+    config: dict
+    lang: str
+    tables: object  # bestandlib.io.Tables, cut at the quarter end
+    panel: pd.DataFrame
+    output_dir: Path | None = None
+    all_tables: object = None  # uncut, for checks that need to look ahead (backtests use the past only)
+    _highlight_count: int = field(default=0, repr=False)
+
+    # --- time ---------------------------------------------------------------------------------
+    @property
+    def quarter_label(self) -> str:
+        return str(self.quarter)
+
+    @property
+    def quarter_end(self) -> pd.Timestamp:
+        return periods.quarter_end(self.quarter)
+
+    # --- language -----------------------------------------------------------------------------
+    def t(self, key: str) -> str:
+        return i18n.t(key, self.lang)
+
+    def eur(self, x, digits: int = 0) -> str:
+        return i18n.fmt_eur(x, self.lang, digits)
+
+    def pct(self, x, digits: int = 1) -> str:
+        return i18n.fmt_pct(x, self.lang, digits)
+
+    def num(self, x, digits: int = 0) -> str:
+        return i18n.fmt_number(x, self.lang, digits)
+
+    # --- what the notebook shows first ----------------------------------------------------------
+    def describe(self) -> pd.DataFrame:
+        """Rows and date range per table, as loaded for this quarter."""
+        date_cols = {
+            "customers": None,
+            "orders": "order_date",
+            "contacts": "contact_date",
+            "complaints": "complaint_date",
+            "potentials": "assessed_on",
+            "surveys": "survey_date",
+        }
+        rows = []
+        for name, col in date_cols.items():
+            df = getattr(self.tables, name, None)
+            if df is None:
+                rows.append({"table": name, "rows": 0, "from": pd.NaT, "to": pd.NaT})
+                continue
+            rows.append(
+                {
+                    "table": name,
+                    "rows": len(df),
+                    "from": df[col].min() if col and len(df) else pd.NaT,
+                    "to": df[col].max() if col and len(df) else pd.NaT,
+                }
+            )
+        return pd.DataFrame(rows)
+
+    # --- outputs for the report ----------------------------------------------------------------
+    def save_table(self, df: pd.DataFrame, name: str) -> Path | None:
+        """Write a customer-level result table to ``<output_dir>/tables/<name>.csv`` (report runs only).
+
+        UTF-8 with a header, ``.`` as decimal mark and ISO dates, so CRM imports and checks read it
+        unambiguously; the report pages show the same numbers in the reader's language.
+        """
+        if self.output_dir is None:
+            return None
+        target = Path(self.output_dir) / "tables" / f"{name}.csv"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        df.to_csv(target, index=False, float_format="%.6g", date_format="%Y-%m-%d")
+        return target
+
+    def highlight(self, title: str, text: str | list[str] | None = None, *, figure=None,
+                  table: pd.DataFrame | str | None = None, sentence: bool = False, key: str | None = None):
+        """Offer a section to the report's management page (report runs only).
+
+        ``text`` is plain text (a list gives paragraphs), ``figure`` a matplotlib figure, ``table`` a
+        small DataFrame (already formatted for reading) or HTML. ``sentence=True`` styles the text as
+        the section's key finding.
+        """
+        if self.output_dir is None:
+            return None
+        out = Path(self.output_dir) / "highlights"
+        out.mkdir(parents=True, exist_ok=True)
+        self._highlight_count += 1
+        key = key or f"h{os.getpid()}_{self._highlight_count:02d}"
+        item = {"title": title, "sentence": bool(sentence),
+                "paragraphs": [text] if isinstance(text, str) else list(text or [])}
+        if figure is not None:
+            png = out / f"{key}.png"
+            figure.savefig(png, dpi=110, bbox_inches="tight", metadata={"Software": None})
+            item["figure"] = png.name
+        if table is not None:
+            item["table_html"] = table if isinstance(table, str) else table.to_html(
+                index=False, classes="bestand-table", border=0, na_rep="–", escape=True)
+        (out / f"{key}.json").write_text(json.dumps(item, ensure_ascii=False, indent=1), encoding="utf-8")
+        return item
+
+
+def open(quarter=None, data_dir=paths.DEMO_DIR, config=None, lang: str = "de", output_dir=None,
+         today=None) -> Session:  # noqa: A001 - reads naturally in notebooks: session.open(...)
+    """Load the validated data up to the end of ``quarter`` (None = latest complete quarter)."""
+    i18n.check_lang(lang)
+    cfg = ensure_config(config)
+    data_dir = paths.resolve_data_dir(data_dir)
+    all_tables = load_tables_cached(data_dir, cfg, today=today)
+    today = pd.Timestamp(today) if today is not None else pd.Timestamp.today()
+    if quarter is None:
+        q = periods.latest_complete_quarter(all_tables.max_date(), today=today)
+    else:
+        q = periods.parse_quarter(quarter)
+    tables = all_tables.cut(periods.quarter_end(q))
+    key = _cache_key(data_dir, cfg)
+    pnl = panel_cached(tables, q, data_key=key)
+    _setup_plots()
+    return Session(quarter=q, data_dir=data_dir, config=cfg, lang=lang, tables=tables, panel=pnl,
+                   output_dir=Path(output_dir) if output_dir else None, all_tables=all_tables)
+
+
+def _setup_plots() -> None:
+    """One plot style for notebooks and report; deterministic PNGs (no timestamps in metadata)."""
+    import matplotlib as mpl
+
+    try:
+        import seaborn as sns
+
+        sns.set_theme(style="whitegrid", context="notebook")
+    except ImportError:  # pragma: no cover - seaborn is a dependency
+        pass
+    mpl.rcParams["figure.figsize"] = (9, 4.5)
+    mpl.rcParams["figure.dpi"] = 100
+    mpl.rcParams["svg.hashsalt"] = "bestand"

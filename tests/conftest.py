@@ -1,0 +1,36 @@
+"""Shared fixtures: small generated worlds (fast), and the full demo world where it matters."""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+# Keep the test suite's validated-table caches out of the project's data/interim (set before the
+# package is imported; notebook kernels started by the tests inherit it).
+os.environ.setdefault("BESTAND_CACHE", tempfile.mkdtemp(prefix="bestand-test-cache-"))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+
+PROJ_ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="session")
+def small_world(tmp_path_factory) -> Path:
+    """A generated world of 150 customers (data folder; its truth lies beside it)."""
+    from bestandlib.demo import generate_demo
+
+    out = tmp_path_factory.mktemp("world") / "small"
+    generate_demo(out, customers=150, seed=11)
+    return out

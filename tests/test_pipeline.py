@@ -1,0 +1,158 @@
+"""The report pipeline: publish, failure handling, locking and recovery (with tiny fixture notebooks)."""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from bestandlib import pipeline
+from bestandlib.cli import main
+from tests.conftest import FIXTURES
+
+OK = sorted((FIXTURES / "notebooks_ok").glob("*.ipynb"))
+FAIL = sorted((FIXTURES / "notebooks_fail").glob("*.ipynb"))
+
+EXTERNAL = re.compile(
+    r"<script[^>]+src=[\"']?(https?:)?//|<link[^>]+href=[\"']?(https?:)?//|<img[^>]+src=[\"']?(https?:)?//"
+    r"|url\([\"']?https?://|@import\s+[\"']?https?://",
+    re.I,
+)
+
+
+def external_references(html: str) -> list[str]:
+    return [m.group(0) for m in EXTERNAL.finditer(html)]
+
+
+@pytest.fixture
+def rendered(small_world, tmp_path):
+    root = tmp_path / "reports"
+    final = pipeline.run_report(quarter="2025Q3", data_dir=small_world, reports_root=root, notebooks=OK,
+                                log=lambda m: None)
+    return root, final
+
+
+def test_publishes_the_quarter_folder(rendered):
+    root, final = rendered
+    assert final == root / "2025Q3"
+    for name in ["index.html", "01_fixture.html", "run.json", "tables/fixture.csv",
+                 "notebooks/01_fixture.ipynb"]:
+        assert (final / name).is_file(), name
+    assert (root / "index.html").is_file()
+    assert "2025Q3/index.html" in (root / "index.html").read_text()
+    assert not list(root.glob(".build-*")) and not list(root.glob(".lock-*"))
+
+
+def test_run_json_records_parameters_versions_and_timings(rendered):
+    run = json.loads((rendered[1] / "run.json").read_text())
+    assert run["quarter"] == "2025Q3"
+    assert run["parameters"]["lang"] == "de"
+    assert run["data_until"] == "2025-09-30"
+    assert run["versions"]["pandas"] and run["versions"]["papermill"]
+    assert run["input_fingerprint"]
+    assert [n["notebook"] for n in run["notebooks"]] == ["01_fixture.ipynb"]
+    assert run["notebooks"][0]["seconds"] > 0
+
+
+def test_report_uses_only_data_up_to_the_quarter_end(rendered):
+    table = (rendered[1] / "tables" / "fixture.csv").read_text().splitlines()
+    assert table[-1].startswith("2025Q3,")
+
+
+def test_pages_are_offline_and_hide_code_and_parameters(rendered):
+    final = rendered[1]
+    for page in ["index.html", "01_fixture.html"]:
+        html = (final / page).read_text()
+        assert external_references(html) == [], page
+    page = (final / "01_fixture.html").read_text()
+    assert "session.open" not in page  # code cells hidden
+    assert "output_dir = None" not in page  # parameter cells removed
+    index = (final / "index.html").read_text()
+    assert "Fixture-Abschnitt" in index and "01_fixture.html" in index
+
+
+def test_failing_notebook_keeps_previous_report(rendered):
+    root, final = rendered
+    before = {p.relative_to(final): p.read_bytes() for p in final.rglob("*") if p.is_file()}
+    with pytest.raises(pipeline.NotebookFailed) as info:
+        pipeline.run_report(quarter="2025Q3", data_dir=_data_dir_of(final), reports_root=root,
+                            notebooks=FAIL, log=lambda m: None)
+    err = info.value
+    assert err.notebook == "02_broken.ipynb" and err.ename == "ValueError" and "planted failure" in err.evalue
+    after = {p.relative_to(final): p.read_bytes() for p in final.rglob("*") if p.is_file()}
+    assert after == before
+    assert (root / "_failed" / "2025Q3" / "02_broken.ipynb").is_file()
+    assert not list(root.glob(".build-*")) and not list(root.glob(".lock-*"))
+
+
+def _data_dir_of(final):
+    return json.loads((final / "run.json").read_text())["parameters"]["data_dir"]
+
+
+def test_concurrent_run_is_refused(small_world, tmp_path):
+    root = tmp_path / "reports"
+    root.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        (root / ".lock-2025Q3").write_text(str(other.pid))
+        with pytest.raises(pipeline.RunLocked, match="in progress"):
+            pipeline.run_report(quarter="2025Q3", data_dir=small_world, reports_root=root, notebooks=OK,
+                                log=lambda m: None)
+    finally:
+        other.kill()
+        other.wait()
+
+
+def test_stale_lock_of_a_dead_run_is_taken_over(small_world, tmp_path):
+    root = tmp_path / "reports"
+    root.mkdir()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (root / ".lock-2025Q3").write_text(str(dead.pid))
+    pipeline.run_report(quarter="2025Q3", data_dir=small_world, reports_root=root, notebooks=OK,
+                        log=lambda m: None)
+    assert (root / "2025Q3" / "index.html").exists()
+
+
+def test_recover_restores_report_after_kill_between_renames(tmp_path):
+    root = tmp_path
+    (root / ".old-2025Q3").mkdir()
+    (root / ".old-2025Q3" / "index.html").write_text("old")
+    pipeline.recover(root, "2025Q3")
+    assert (root / "2025Q3" / "index.html").read_text() == "old"
+    # a new report that made it wins over a leftover old one
+    (root / ".old-2025Q3").mkdir()
+    pipeline.recover(root, "2025Q3")
+    assert not (root / ".old-2025Q3").exists()
+
+
+def test_cli_report_on_invalid_data_exits_nonzero_without_traceback(small_world, tmp_path, capsys):
+    bad = tmp_path / "bad"
+    shutil.copytree(small_world, bad)
+    os.remove(bad / "customers.csv")
+    code = main(["report", "--data", str(bad), "--out", str(tmp_path / "r"), "--quarter", "2025Q3"])
+    err = capsys.readouterr().err
+    assert code != 0
+    assert "customers" in err and "Traceback" not in err
+    assert not (tmp_path / "r" / "2025Q3").exists()
+
+
+def test_cli_validate_names_file_line_column_value(small_world, tmp_path, capsys):
+    bad = tmp_path / "bad"
+    shutil.copytree(small_world, bad)
+    raw = (bad / "potentials.csv").read_bytes().decode("cp1252").splitlines(keepends=True)
+    header = raw[0].rstrip("\r\n").split(";")
+    col = header.index("potential")
+    fields = raw[2].rstrip("\r\n").split(";")
+    fields[col] = "viel"
+    raw[2] = ";".join(fields) + "\r\n" if raw[2].endswith("\r\n") else ";".join(fields) + "\n"
+    (bad / "potentials.csv").write_bytes("".join(raw).encode("cp1252"))
+    code = main(["validate", str(bad)])
+    out = capsys.readouterr().out
+    assert code == 3
+    line = next(ln for ln in out.splitlines() if "viel" in ln)
+    assert "potentials" in line and "3" in line.split() and "potential" in line
