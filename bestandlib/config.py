@@ -22,6 +22,11 @@ _FREE_KEYS = {
 }
 
 
+# Maps that a user file replaces as a whole instead of merging key by key: a set of weights is one
+# decision (they must sum to 1), so indicators left out of the user's set are meant to be left out.
+_REPLACED_WHOLE = {"weights", "playbook"}
+
+
 def _read_yaml(path: Path) -> dict:
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -58,7 +63,9 @@ def _merge(base: dict, override: dict, path: tuple, source) -> dict:
         if key not in base and not _is_free(path):
             known = ", ".join(sorted(map(str, base))) or "(none)"
             raise ConfigError(f"{source}: unknown config key '{dotted}'. Known keys here: {known}")
-        if isinstance(value, dict) and isinstance(base.get(key), dict):
+        if key in _REPLACED_WHOLE:
+            out[key] = copy.deepcopy(value)  # the module validates it (names the bad key itself)
+        elif isinstance(value, dict) and isinstance(base.get(key), dict):
             out[key] = _merge(base[key], value, here, source)
         else:
             out[key] = copy.deepcopy(value)

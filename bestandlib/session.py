@@ -170,14 +170,14 @@ class Session:
     def save_table(self, df: pd.DataFrame, name: str) -> Path | None:
         """Write a customer-level result table to ``<output_dir>/tables/<name>.csv`` (report runs only).
 
-        UTF-8 with a header, ``.`` as decimal mark and ISO dates, so CRM imports and checks read it
-        unambiguously; the report pages show the same numbers in the reader's language.
+        UTF-8 with a header, ``.`` as decimal mark, full precision and ISO dates, so CRM imports and
+        checks read it unambiguously; the report pages show the same numbers in the reader's language.
         """
         if self.output_dir is None:
             return None
         target = Path(self.output_dir) / "tables" / f"{name}.csv"
         target.parent.mkdir(parents=True, exist_ok=True)
-        df.to_csv(target, index=False, float_format="%.6g", date_format="%Y-%m-%d")
+        df.to_csv(target, index=False, date_format="%Y-%m-%d")
         return target
 
     def highlight(self, title: str, text: str | list[str] | None = None, *, figure=None,

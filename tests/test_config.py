@@ -46,3 +46,13 @@ def test_missing_and_broken_files(tmp_path):
     bad.write_text("history: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML"):
         load_config(bad)
+
+
+def test_weight_sets_are_replaced_whole_not_merged(tmp_path):
+    base = default_config()
+    if "valuation" not in base:
+        pytest.skip("no weights in the defaults")
+    f = tmp_path / "w.yml"
+    f.write_text("valuation:\n  score:\n    weights:\n      default: {revenue_12m: 1.0}\n")
+    cfg = load_config(f)
+    assert cfg["valuation"]["score"]["weights"] == {"default": {"revenue_12m": 1.0}}

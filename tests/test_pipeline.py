@@ -28,9 +28,14 @@ def external_references(html: str) -> list[str]:
     return [m.group(0) for m in EXTERNAL.finditer(html)]
 
 
-@pytest.fixture
-def rendered(small_world, tmp_path):
-    root = tmp_path / "reports"
+@pytest.fixture(scope="module")
+def rendered(small_world, tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline") / "reports"
+    root.mkdir()
+    # a stale lock of a run that died must not block this one
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (root / ".lock-2025Q3").write_text(str(dead.pid))
     final = pipeline.run_report(quarter="2025Q3", data_dir=small_world, reports_root=root, notebooks=OK,
                                 log=lambda m: None)
     return root, final
@@ -107,15 +112,9 @@ def test_concurrent_run_is_refused(small_world, tmp_path):
         other.wait()
 
 
-def test_stale_lock_of_a_dead_run_is_taken_over(small_world, tmp_path):
-    root = tmp_path / "reports"
-    root.mkdir()
-    dead = subprocess.Popen([sys.executable, "-c", "pass"])
-    dead.wait()
-    (root / ".lock-2025Q3").write_text(str(dead.pid))
-    pipeline.run_report(quarter="2025Q3", data_dir=small_world, reports_root=root, notebooks=OK,
-                        log=lambda m: None)
-    assert (root / "2025Q3" / "index.html").exists()
+def test_stale_lock_of_a_dead_run_is_taken_over(rendered):
+    root, final = rendered
+    assert (final / "index.html").exists() and not (root / ".lock-2025Q3").exists()
 
 
 def test_recover_restores_report_after_kill_between_renames(tmp_path):

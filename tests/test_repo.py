@@ -62,3 +62,11 @@ def test_data_and_reports_are_ignored_by_git():
     ignore = (ROOT / ".gitignore").read_text()
     assert "data/raw/*" in ignore and "reports/*" in ignore and "data/interim/" in ignore
     assert "filter=nbstripout" in (ROOT / ".gitattributes").read_text()
+
+
+@pytest.mark.parametrize("nb_path", NOTEBOOKS, ids=lambda p: p.name)
+def test_papermill_reads_every_parameter(nb_path):
+    import papermill as pm
+
+    found = pm.inspect_notebook(str(nb_path))
+    assert {"quarter", "data_dir", "config", "lang", "output_dir"} <= set(found), nb_path.name
