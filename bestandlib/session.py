@@ -193,7 +193,7 @@ class Session:
         out = Path(self.output_dir) / "highlights"
         out.mkdir(parents=True, exist_ok=True)
         self._highlight_count += 1
-        key = key or f"h{os.getpid()}_{self._highlight_count:02d}"
+        key = key or f"{_section_name()}__{self._highlight_count:02d}"
         item = {"title": title, "sentence": bool(sentence),
                 "paragraphs": [text] if isinstance(text, str) else list(text or [])}
         if figure is not None:
@@ -205,6 +205,19 @@ class Session:
                 index=False, classes="bestand-table", border=0, na_rep="–", escape=True)
         (out / f"{key}.json").write_text(json.dumps(item, ensure_ascii=False, indent=1), encoding="utf-8")
         return item
+
+
+def _section_name() -> str:
+    """The notebook this session runs in, as injected by the pipeline (``bestand_section``)."""
+    try:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        if ip is not None and ip.user_ns.get("bestand_section"):
+            return str(ip.user_ns["bestand_section"])
+    except ImportError:  # pragma: no cover - IPython comes with ipykernel
+        pass
+    return f"session{os.getpid()}"
 
 
 def open(quarter=None, data_dir=paths.DEMO_DIR, config=None, lang: str = "de", output_dir=None,
