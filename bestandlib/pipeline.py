@@ -212,36 +212,73 @@ def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS
     return final
 
 
-def _execute_all(steps, build, reports_root, qlabel, data_dir, config_path, cfg, lang, log):
+def _run_one(notebook: str, out_nb: str, parameters: dict) -> tuple[float, dict | None]:
+    """Execute one notebook (in a worker process). Returns seconds and, on failure, the error."""
+    import logging
+
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
-    timings, highlight_order = [], []
+    class _QuietSection(logging.Filter):
+        # ``bestand_section`` is injected on purpose (see Session.highlight), not a typo to warn about.
+        def filter(self, record):
+            return "bestand_section" not in record.getMessage()
+
+    logging.getLogger("papermill").addFilter(_QuietSection())
+    t0 = time.perf_counter()
+    try:
+        pm.execute_notebook(notebook, out_nb, parameters=parameters, kernel_name="python3",
+                            cwd=str(Path(notebook).parent), progress_bar=False, log_output=False)
+    except PapermillExecutionError as exc:
+        return time.perf_counter() - t0, {"cell": exc.cell_index, "ename": exc.ename, "evalue": exc.evalue}
+    except Exception as exc:  # kernel died, notebook unreadable, ...
+        return time.perf_counter() - t0, {"cell": None, "ename": type(exc).__name__, "evalue": str(exc)}
+    return time.perf_counter() - t0, None
+
+
+def _execute_all(steps, build, reports_root, qlabel, data_dir, config_path, cfg, lang, log):
+    """Run the notebooks, ``report.parallel_notebooks`` at a time (they only share read-only inputs).
+
+    Each notebook runs in its own worker process with its own kernel, so a crash in one cannot take
+    the CLI down; the first failure stops the run and is reported with notebook, cell and error.
+    """
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    workers = max(1, min(int(cfg["report"].get("parallel_notebooks", 2)), len(steps)))
+    base = {"quarter": qlabel, "data_dir": str(data_dir), "config": config_path, "lang": lang,
+            "output_dir": str(build)}
+    timings: dict[str, float] = {}
+    bar = _progress(range(len(steps)))
+    bar_iter = iter(bar) if hasattr(bar, "__iter__") else None
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        pending = {}
+        for step in steps:
+            out_nb = build / "notebooks" / step.notebook.name
+            fut = pool.submit(_run_one, str(step.notebook), str(out_nb),
+                              {**base, "bestand_section": step.notebook.stem})
+            pending[fut] = (step, out_nb)
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                step, out_nb = pending.pop(fut)
+                seconds, error = fut.result()
+                if error is not None:
+                    for other in pending:
+                        other.cancel()
+                    kept = _keep_failed(out_nb, reports_root, qlabel)
+                    raise NotebookFailed(step.notebook.name, error["cell"], error["ename"], error["evalue"],
+                                         kept)
+                timings[step.notebook.name] = seconds
+                if bar_iter is not None:
+                    next(bar_iter, None)
+                log(f"  {step.notebook.name:<34} {seconds:6.1f} s")
+    if hasattr(bar, "close"):
+        bar.close()
     hdir = build / "highlights"
-    for step in _progress(steps):
-        out_nb = build / "notebooks" / step.notebook.name
-        before = set(p.name for p in hdir.glob("*.json")) if hdir.exists() else set()
-        t0 = time.perf_counter()
-        try:
-            pm.execute_notebook(
-                str(step.notebook), str(out_nb),
-                parameters={"quarter": qlabel, "data_dir": str(data_dir), "config": config_path,
-                            "lang": lang, "output_dir": str(build)},
-                kernel_name="python3", cwd=str(step.notebook.parent), progress_bar=False,
-                log_output=False, report_mode=False,
-            )
-        except PapermillExecutionError as exc:
-            kept = _keep_failed(out_nb, reports_root, qlabel)
-            raise NotebookFailed(step.notebook.name, exc.cell_index, exc.ename, exc.evalue, kept) from None
-        except Exception as exc:  # kernel died, notebook unreadable, ...
-            kept = _keep_failed(out_nb, reports_root, qlabel)
-            raise NotebookFailed(step.notebook.name, None, type(exc).__name__, str(exc), kept) from None
-        seconds = time.perf_counter() - t0
-        after = sorted(p.name for p in hdir.glob("*.json")) if hdir.exists() else []
-        highlight_order.append((step.href, [n for n in after if n not in before]))
-        timings.append({"notebook": step.notebook.name, "title": step.title, "seconds": round(seconds, 2)})
-        log(f"  {step.notebook.name:<34} {seconds:6.1f} s")
-    return timings, highlight_order
+    names = sorted(p.name for p in hdir.glob("*.json")) if hdir.exists() else []
+    highlight_order = [(s.href, [n for n in names if n.startswith(s.notebook.stem + "__")]) for s in steps]
+    return ([{"notebook": s.notebook.name, "title": s.title, "seconds": round(timings[s.notebook.name], 2)}
+             for s in steps], highlight_order)
 
 
 def _keep_failed(out_nb: Path, reports_root: Path, qlabel: str) -> Path:
