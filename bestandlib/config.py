@@ -19,6 +19,8 @@ DEFAULTS_PATH = Path(__file__).with_name("bestand.yml")
 _FREE_KEYS = {
     ("data", "dialect"),
     ("data", "columns"),
+    ("actions", "measures"),
+    ("actions", "capacity"),
 }
 
 
