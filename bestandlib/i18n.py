@@ -43,7 +43,7 @@ LABELS: dict[str, dict[str, str]] = {
     "value": {"de": "Wert", "en": "Value"},
     "vs_prev_quarter": {"de": "ggü. Vorquartal", "en": "vs previous quarter"},
     "vs_year_ago": {"de": "ggü. Vorjahr", "en": "vs a year ago"},
-    "method": {"de": "Methode", "en": "Method"},
+    "method": {"de": "Methodik", "en": "Method"},
     "notebook": {"de": "Analyse", "en": "Analysis"},
     "seconds": {"de": "Sekunden", "en": "seconds"},
 }

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+import pandas as pd
+
 from bestandlib import i18n, paths, periods, report, session
 from bestandlib.config import ensure_config
 from bestandlib.errors import BestandError
@@ -116,11 +118,48 @@ def recover(reports_root: Path, quarter: str) -> None:
             shutil.rmtree(build, ignore_errors=True)
 
 
+def _pause_for_test(point: str) -> None:
+    """Crash tests only: sleep at ``point`` when ``BESTAND_TEST_PAUSE_AT`` names it, after touching
+    the file ``BESTAND_TEST_PAUSE_MARKER``, so a test can kill the run at a known moment."""
+    if os.environ.get("BESTAND_TEST_PAUSE_AT") != point:
+        return
+    marker = os.environ.get("BESTAND_TEST_PAUSE_MARKER")
+    if marker:
+        Path(marker).write_text(point)
+    time.sleep(float(os.environ.get("BESTAND_TEST_PAUSE_SECONDS", "60")))
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two folders in one atomic step (Linux ``renameat2(RENAME_EXCHANGE)``); False if unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    import ctypes
+
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (OSError, AttributeError):  # glibc < 2.28, musl
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
 def publish(build: Path, reports_root: Path, quarter: str) -> Path:
+    """Move the finished ``build`` folder to ``reports_root/<quarter>``.
+
+    Where the kernel can swap two folders atomically the quarter folder is never missing, not even
+    for a moment: afterwards ``build`` holds the old report, which is deleted (a run killed before
+    that leaves it as a ``.build-`` folder of a dead pid, removed by :func:`recover`). Elsewhere two
+    renames, with ``.old-<quarter>`` in between (restored by :func:`recover`).
+    """
     root = Path(reports_root)
     final, old = root / quarter, root / f".old-{quarter}"
+    if final.exists() and _exchange(build, final):
+        _pause_for_test("publish")
+        shutil.rmtree(build, ignore_errors=True)
+        return final
     if final.exists():
         os.rename(final, old)
+    _pause_for_test("publish")
     os.rename(build, final)
     shutil.rmtree(old, ignore_errors=True)
     return final
@@ -160,8 +199,11 @@ def _progress(steps):
 
 def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS_DIR, config=None,
                lang: str = "de", notebooks: list[Path] | None = None, today=None,
-               log=lambda msg: print(msg, file=sys.stderr)) -> Path:
+               log=lambda msg: print(msg, file=sys.stderr), pseudonymize: bool = False) -> Path:
     """Render the quarterly report and publish it to ``reports_root/<quarter>/``. Returns that folder.
+
+    ``pseudonymize=True`` replaces customer names by stable pseudonyms in every page and table
+    (:mod:`bestandlib.privacy`; needs ``BESTAND_PSEUDONYM_KEY`` or ``privacy.pseudonym_key``).
 
     Raises :class:`DataValidationError` on invalid input (nothing is rendered), :class:`NotebookFailed`
     when a notebook fails, :class:`RunLocked` when the quarter is being rendered by another run.
@@ -181,6 +223,15 @@ def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS
     q = periods.latest_complete_quarter(tables.max_date(), today=today_ts) if quarter is None \
         else periods.parse_quarter(quarter)
     qlabel = str(q)
+    first = tables.orders["order_date"].min()
+    if pd.isna(first) or first > periods.quarter_end(q):
+        since = "" if pd.isna(first) else f" (the first order is dated {first:%Y-%m-%d})"
+        raise BestandError(f"There are no orders up to {qlabel}{since}: nothing to report. "
+                           "Choose a later quarter with --quarter.")
+    if pseudonymize:
+        from bestandlib import privacy
+
+        privacy.pseudonym_key(cfg)  # no key: refuse now, not in every notebook
     log(f"Data {data_dir} valid ({time.perf_counter() - t0:.1f} s); rendering {qlabel} ({lang})")
 
     steps = [Step(nb, nb.stem + ".html", report.page_title(nb, lang))
@@ -193,16 +244,18 @@ def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS
         (build / "notebooks").mkdir(parents=True)
         try:
             timings, highlight_order = _execute_all(steps, build, reports_root, qlabel, data_dir,
-                                                    config_path, cfg, lang, log)
+                                                    config_path, cfg, lang, log, pseudonymize)
             run = _run_info(qlabel, q, lang, data_dir, config_path, tables, timings, started)
+            run["parameters"]["pseudonymize"] = bool(pseudonymize)
             _render_pages(steps, build, lang, run)
             (build / "run.json").write_text(json.dumps(run, indent=1, ensure_ascii=False, default=str),
                                             encoding="utf-8")
-            notes = _data_notes(tables, lang)
+            notes = _data_notes(tables.cut(periods.quarter_end(q)), lang)
             report.render_index(build, quarter=qlabel, lang=lang, config=cfg,
                                 pages=[{"href": s.href, "title": s.title} for s in steps],
                                 sections=report.load_highlights(build, highlight_order), run=run,
-                                excluded=getattr(tables, "excluded", None), notes=notes)
+                                excluded=getattr(tables, "excluded", None), notes=notes,
+                                reports_root=reports_root)
             final = publish(build, reports_root, qlabel)
         except BaseException:
             shutil.rmtree(build, ignore_errors=True)
@@ -220,9 +273,9 @@ def _run_one(notebook: str, out_nb: str, parameters: dict) -> tuple[float, dict 
     from papermill.exceptions import PapermillExecutionError
 
     class _QuietSection(logging.Filter):
-        # ``bestand_section`` is injected on purpose (see Session.highlight), not a typo to warn about.
+        # ``bestand_section`` / ``bestand_pseudonymize`` are injected on purpose (see Session), not typos.
         def filter(self, record):
-            return "bestand_section" not in record.getMessage()
+            return "bestand_" not in record.getMessage()
 
     logging.getLogger("papermill").addFilter(_QuietSection())
     t0 = time.perf_counter()
@@ -236,7 +289,8 @@ def _run_one(notebook: str, out_nb: str, parameters: dict) -> tuple[float, dict 
     return time.perf_counter() - t0, None
 
 
-def _execute_all(steps, build, reports_root, qlabel, data_dir, config_path, cfg, lang, log):
+def _execute_all(steps, build, reports_root, qlabel, data_dir, config_path, cfg, lang, log,
+                 pseudonymize=False):
     """Run the notebooks, ``report.parallel_notebooks`` at a time (they only share read-only inputs).
 
     Each notebook runs in its own worker process with its own kernel, so a crash in one cannot take
@@ -247,6 +301,8 @@ def _execute_all(steps, build, reports_root, qlabel, data_dir, config_path, cfg,
     workers = max(1, min(int(cfg["report"].get("parallel_notebooks", 2)), len(steps)))
     base = {"quarter": qlabel, "data_dir": str(data_dir), "config": config_path, "lang": lang,
             "output_dir": str(build)}
+    if pseudonymize:  # read by session.open; the key itself never goes into a notebook
+        base["bestand_pseudonymize"] = True
     timings: dict[str, float] = {}
     bar = _progress(range(len(steps)))
     bar_iter = iter(bar) if hasattr(bar, "__iter__") else None
@@ -293,6 +349,7 @@ def _keep_failed(out_nb: Path, reports_root: Path, qlabel: str) -> Path:
 def _render_pages(steps, build, lang, run):
     pages = [{"href": s.href, "title": s.title} for s in steps]
     footer = report.footer_text(run, lang)
+    _pause_for_test("export")
     for s in steps:
         report.export_notebook_html(build / "notebooks" / s.notebook.name, build / s.href,
                                     nav=report.nav_html(pages, s.href, lang), footer=footer, lang=lang)
@@ -324,4 +381,37 @@ def _data_notes(tables, lang) -> list[str]:
     if getattr(tables, "surveys", None) is None:
         notes.append("Keine Kundenbefragungen (surveys) vorhanden." if lang == "de"
                      else "No customer surveys (surveys) provided.")
+    return notes + _limitations(tables, lang)
+
+
+def _limitations(tables, lang) -> list[str]:
+    """What the data cannot tell, in words: valid but unusual data must not pass unremarked."""
+    de = lang == "de"
+    notes = []
+    orders = getattr(tables, "orders", None)
+    if orders is not None and len(orders):
+        n_orders = orders.groupby("customer_id")["order_id"].nunique()
+        single = int((n_orders == 1).sum())
+        if single:
+            notes.append(f"{single} Kunde(n) mit nur einer Bestellung: Kaufrhythmus und Wiederkaufmodelle "
+                         "(BG/NBD, Pareto/NBD) haben für sie keine Grundlage." if de else
+                         f"{single} customer(s) with only one order: purchase rhythm and repeat-purchase "
+                         "models (BG/NBD, Pareto/NBD) have nothing to learn from for them.")
+    customers = getattr(tables, "customers", None)
+    if customers is not None and len(customers):
+        units = customers["business_unit"].dropna()
+        units = units[units.str.strip() != ""].unique()
+        if len(units) == 1:
+            notes.append(f"Alle Kunden gehören zum Geschäftsbereich {units[0]}: Vergleiche zwischen "
+                         "Geschäftsbereichen entfallen." if de else
+                         f"All customers belong to business unit {units[0]}: no comparison between "
+                         "business units.")
+    potentials = getattr(tables, "potentials", None)
+    if potentials is not None and len(potentials):
+        zero = int(potentials.loc[potentials["potential"] == 0, "customer_id"].nunique())
+        if zero:
+            notes.append(f"{zero} Kunde(n) mit einem Potenzial von 0: die Ausschöpfung (Umsatz/Potenzial) "
+                         "ist für sie nicht definiert." if de else
+                         f"{zero} customer(s) with a potential of 0: the share of potential (revenue / "
+                         "potential) is undefined for them.")
     return notes

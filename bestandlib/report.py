@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import re
 from pathlib import Path
 
 import jinja2
@@ -62,16 +63,42 @@ def _pick_lang(text: str, lang: str) -> str:
 
 
 def nav_html(pages: list[dict], current: str | None, lang: str, quarters_href: str = "../index.html",
-             index_href: str = "index.html") -> str:
-    """The navigation bar: entry page, each analysis page, the list of all quarters."""
+             index_href: str = "index.html", extra: list[tuple[str, str]] = ()) -> str:
+    """The navigation bar: entry page, each analysis page, neighbouring quarters, all quarters."""
     links = [f'<span class="brand">{html.escape(i18n.t("report_title", lang))}</span>',
              f'<a href="{index_href}"{" class=current" if current == "index" else ""}>'
              f'{html.escape(i18n.t("overview", lang))}</a>']
     for p in pages:
         cls = ' class="current"' if p["href"] == current else ""
         links.append(f'<a href="{html.escape(p["href"])}"{cls}>{html.escape(p["title"])}</a>')
+    for href, label in extra:
+        links.append(f'<a href="{html.escape(href)}">{html.escape(label)}</a>')
     links.append(f'<a href="{quarters_href}">{html.escape(i18n.t("all_quarters", lang))}</a>')
     return '<nav class="bestand-nav">' + "\n".join(links) + "</nav>"
+
+
+_HEADING = re.compile(r"^(#{1,6}\s+)(.+?)\s+\|\s+(.+?)\s*$", re.M)
+
+
+def localise_markdown(nb, lang: str):
+    """Keep one language in the Markdown of a notebook.
+
+    Notebooks are written for analysts in both languages: headings as ``## Umsatz | Revenue`` and,
+    where prose differs, Markdown cells tagged ``lang-de`` or ``lang-en``. The report page keeps the
+    reader's language only.
+    """
+    other = "en" if lang == "de" else "de"
+    cells = []
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if f"lang-{other}" in tags:
+            continue
+        if cell.cell_type == "markdown":
+            cell.source = _HEADING.sub(
+                lambda m: m.group(1) + (m.group(2) if lang == "de" else m.group(3)), cell.source)
+        cells.append(cell)
+    nb.cells = cells
+    return nb
 
 
 def export_notebook_html(nb_path: Path, html_path: Path, nav: str, footer: str, lang: str = "de") -> Path:
@@ -89,7 +116,7 @@ def export_notebook_html(nb_path: Path, html_path: Path, nav: str, footer: str, 
     c.TagRemovePreprocessor.remove_cell_tags = {"parameters", "injected-parameters", "remove_cell"}
     c.TagRemovePreprocessor.remove_input_tags = {"remove_input"}
     exporter = HTMLExporter(config=c)
-    nb = nbformat.read(str(nb_path), as_version=4)
+    nb = localise_markdown(nbformat.read(str(nb_path), as_version=4), lang)
     body, _ = exporter.from_notebook_node(
         nb,
         resources={"bestand_nav": nav, "bestand_footer": footer, "bestand_css": CSS,
@@ -121,8 +148,70 @@ def _table_html(df: pd.DataFrame) -> str:
     return df.to_html(index=False, classes="bestand-table", border=0, na_rep="–")
 
 
+_QUARTER_DIR = re.compile(r"^\d{4}Q[1-4]$")
+
+# The method appendix of the entry page: what each analysis does, in a sentence or two.
+METHODS = {
+    "de": [
+        ("Datenbasis", "Alle Zahlen beruhen nur auf Daten bis zum Quartalsende; Auftragszeilen ohne Umsatz "
+         "und Deckungsbeitrag sind ausgeschlossen und unten gezählt. Umsatz = Nettoumsatz nach Gutschriften."),
+        ("Kundenhistorie und ABC", "Aktiv = Auftrag in den letzten vier Quartalen; verloren = vier Quartale "
+         "ohne Auftrag. ABC-Klassen nach kumuliertem Umsatzanteil der letzten zwölf Monate (Grenzen in der "
+         "Konfiguration)."),
+        ("Vier-Felder-Matrix und Kundenwert", "Umsatz der letzten zwölf Monate gegen das zuletzt "
+         "eingeschätzte Umsatzpotenzial; Schwellen je Geschäftsbereich. Der Kundenwert-Score gewichtet "
+         "normierte Indikatoren (0–100) mit den Gewichten der SGE."),
+        ("Umsatz und Potenzial", "Rangkorrelation (Spearman) mit Bootstrap-Intervallen; der p-Wert stammt "
+         "aus einem Permutationstest, der die unabhängig geschätzte Größe mischt, damit die Rechnung "
+         "Potenzial − Umsatz keinen Zusammenhang vortäuscht. Teilstudien mit Holm-Korrektur."),
+        ("Beziehungsphasen und Abwanderungsrisiko", "Phasen aus dokumentierten Regeln (Dauer, "
+         "Umsatzverlauf, Engagement). Das Risikomodell wird nur auf Vergangenem trainiert und im jeweils "
+         "nächsten Quartal geprüft (rollierender Backtest) und mit Recency und P(aktiv) verglichen."),
+        ("Maßnahmen", "Standardmaßnahmen aus dem Playbook der Konfiguration je Quadrant, Phase und "
+         "Risiko, priorisiert nach gefährdetem Deckungsbeitrag, mit Kontaktbudget je Kunde und Kapazität "
+         "je Außendienst."),
+    ],
+    "en": [
+        ("Data", "All figures use only data up to the quarter end; order lines without revenue and margin "
+         "are excluded and counted below. Revenue = net revenue after credit notes."),
+        ("Customer history and ABC", "Active = ordered in the last four quarters; lost = four quarters "
+         "without an order. ABC classes by cumulative share of the last twelve months' revenue (cut-offs "
+         "in the configuration)."),
+        ("Four-field matrix and customer value", "Last twelve months' revenue against the latest assessed "
+         "revenue potential, thresholds per business unit. The customer score weights normalised "
+         "indicators (0–100) with the business unit's weights."),
+        ("Revenue vs potential", "Rank correlation (Spearman) with bootstrap intervals; the p-value comes "
+         "from a permutation test that shuffles the independently assessed quantity, so the arithmetic "
+         "potential − revenue cannot fake a relation. Sub-studies with Holm correction."),
+        ("Relationship phases and churn risk", "Phases from documented rules (tenure, revenue trajectory, "
+         "engagement). The risk model is trained on the past only and checked on the next quarter each "
+         "time (rolling backtest), against recency and P(alive) baselines."),
+        ("Actions", "Standard measures from the configuration's playbook per quadrant, phase and risk, "
+         "prioritised by margin at risk, within a contact budget per customer and each account manager's "
+         "capacity."),
+    ],
+}
+
+
+def quarter_links(reports_root: Path | None, quarter: str, lang: str) -> list[tuple[str, str]]:
+    """Links to the previous and next rendered quarter, if there are any."""
+    if reports_root is None or not Path(reports_root).exists():
+        return []
+    rendered = sorted(p.name for p in Path(reports_root).iterdir()
+                      if _QUARTER_DIR.match(p.name) and (p / "index.html").exists() and p.name != quarter)
+    before = [q for q in rendered if q < quarter]
+    after = [q for q in rendered if q > quarter]
+    links = []
+    if before:
+        links.append((f"../{before[-1]}/index.html", f"← {before[-1]}"))
+    if after:
+        links.append((f"../{after[0]}/index.html", f"{after[0]} →"))
+    return links
+
+
 def render_index(out_dir: Path, *, quarter: str, lang: str, config: dict, pages: list[dict],
-                 sections: list[dict], run: dict, excluded: pd.DataFrame | None, notes: list[str]) -> Path:
+                 sections: list[dict], run: dict, excluded: pd.DataFrame | None, notes: list[str],
+                 reports_root: Path | None = None) -> Path:
     """Write ``index.html``, the management entry page of one quarter."""
     out_dir = Path(out_dir)
     titles = {p["href"]: p["title"] for p in pages}
@@ -145,7 +234,8 @@ def render_index(out_dir: Path, *, quarter: str, lang: str, config: dict, pages:
         lang=lang, title=title, quarter=quarter, company=config["report"].get("company", ""),
         data_until=i18n.fmt_date(run.get("data_until"), lang),
         generated_at=run.get("generated_at_display", ""), t=_Labels(lang), css=CSS,
-        nav=nav_html(pages, "index", lang), sections=sections, notes=notes,
+        nav=nav_html(pages, "index", lang, extra=quarter_links(reports_root, quarter, lang)),
+        sections=sections, notes=notes, methods=METHODS[lang],
         excluded_html=excluded_html, tables=tables,
         run_html=_table_html(run_rows) if len(run_rows) else "", footer=footer_text(run, lang),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 
 import pytest
@@ -16,11 +17,31 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def report_de(small_world, tmp_path_factory):
+def reports_root(small_world, tmp_path_factory):
+    """Two quarters of the small world: 2025Q3 in English, then 2025Q4 in German."""
     root = tmp_path_factory.mktemp("reports")
-    final = pipeline.run_report(quarter="2025Q4", data_dir=small_world, reports_root=root, lang="de",
-                                log=lambda m: None)
-    return final
+    pipeline.run_report(quarter="2025Q3", data_dir=small_world, reports_root=root, lang="en",
+                        log=lambda m: None)
+    pipeline.run_report(quarter="2025Q4", data_dir=small_world, reports_root=root, lang="de",
+                        log=lambda m: None)
+    return root
+
+
+@pytest.fixture(scope="module")
+def report_de(reports_root):
+    return reports_root / "2025Q4"
+
+
+@pytest.fixture(scope="module")
+def report_en(reports_root):
+    return reports_root / "2025Q3"
+
+
+SECTIONS = {
+    "de": ["Management-Zusammenfassung", "Hinweise zu den Daten", "Methodik", "Tabellen (CSV)",
+           "Laufinformationen"],
+    "en": ["Executive summary", "Notes on the data", "Method", "Tables (CSV)", "Run information"],
+}
 
 
 def test_every_notebook_has_a_page_and_the_index_links_it(report_de):
@@ -43,11 +64,14 @@ def test_customer_level_tables_are_written(report_de):
         assert header, p.name
 
 
-def test_index_renders_in_headless_chromium(report_de, tmp_path):
-    shot = tmp_path / "index.png"
-    visit = chromium.visit(report_de / "index.html", screenshot=shot)
-    assert "<h1>Bestandskundenmanagement 2025Q4</h1>" in visit.dom
-    for heading in ["Hinweise zu den Daten", "Tabellen (CSV)", "Laufinformationen"]:
+@pytest.mark.parametrize("lang", ["de", "en"])
+def test_index_renders_in_headless_chromium(reports_root, lang, tmp_path):
+    quarter = "2025Q4" if lang == "de" else "2025Q3"
+    title = "Bestandskundenmanagement" if lang == "de" else "Existing-customer management"
+    shot = tmp_path / f"index_{lang}.png"
+    visit = chromium.visit(reports_root / quarter / "index.html", screenshot=shot)
+    assert f"<h1>{title} {quarter}</h1>" in visit.dom
+    for heading in SECTIONS[lang]:
         assert f"<h2>{heading}</h2>" in visit.dom, heading
     assert chromium.network_requests(visit) == []
     errors = [c for c in visit.console if "error" in c.lower()]
@@ -55,8 +79,26 @@ def test_index_renders_in_headless_chromium(report_de, tmp_path):
     assert visit.screenshot is not None and visit.screenshot.stat().st_size > 10_000
     artifacts = os.environ.get("BESTAND_TEST_ARTIFACTS")
     if artifacts:
-        shutil.copy(shot, os.path.join(artifacts, "index_de.png"))
+        shutil.copy(shot, os.path.join(artifacts, shot.name))
     print(f"screenshot of the rendered index: {shot}")
+
+
+def test_numbers_are_formatted_for_the_language(report_de, report_en):
+    de = (report_de / "index.html").read_text()
+    en = (report_en / "index.html").read_text()
+    assert re.search(r"\d{1,3}(\.\d{3})+(\xa0|&nbsp;| )€", de), "German amounts look like 1.234 €"
+    assert re.search(r"€\d{1,3}(,\d{3})+", en), "English amounts look like €1,234"
+
+
+def test_quarters_link_to_each_other(reports_root, report_de, report_en):
+    assert 'href="../2025Q3/index.html"' in (report_de / "index.html").read_text()
+    listing = (reports_root / "index.html").read_text()
+    assert "2025Q4/index.html" in listing and "2025Q3/index.html" in listing
+
+
+def test_english_pages_carry_english_headings(report_en):
+    page = (report_en / "01_customer_history.html").read_text()
+    assert "Customer history" in page and "Kundenhistorie |" not in page
 
 
 def test_analysis_pages_render_without_network(report_de):
