@@ -46,7 +46,36 @@ LABELS: dict[str, dict[str, str]] = {
     "method": {"de": "Methodik", "en": "Method"},
     "notebook": {"de": "Analyse", "en": "Analysis"},
     "seconds": {"de": "Sekunden", "en": "seconds"},
+    # column names that appear in tables on the report pages
+    "customer_id": {"de": "Kundennr.", "en": "Customer no."},
+    "name": {"de": "Kunde", "en": "Customer"},
+    "segment": {"de": "Segment", "en": "Segment"},
+    "region": {"de": "Region", "en": "Region"},
+    "quadrant": {"de": "Quadrant", "en": "Quadrant"},
+    "quadrant_before": {"de": "Quadrant vorher", "en": "Quadrant before"},
+    "quadrant_prev_quarter": {"de": "Quadrant Vorquartal", "en": "Quadrant previous quarter"},
+    "revenue_12m": {"de": "Umsatz 12 Monate", "en": "Revenue 12 months"},
+    "margin_12m": {"de": "Deckungsbeitrag 12 Monate", "en": "Margin 12 months"},
+    "revenue_share": {"de": "Umsatzanteil", "en": "Revenue share"},
+    "customer_share": {"de": "Kundenanteil", "en": "Customer share"},
+    "revenue_change": {"de": "Umsatzänderung", "en": "Revenue change"},
+    "score": {"de": "Kundenwert", "en": "Score"},
+    "score_rank": {"de": "Rang", "en": "Rank"},
+    "phase": {"de": "Phase", "en": "Phase"},
+    "churn_probability": {"de": "Abwanderungsrisiko", "en": "Churn risk"},
+    "margin_at_risk": {"de": "Gefährdeter DB", "en": "Margin at risk"},
+    "reason_1": {"de": "Grund 1", "en": "Reason 1"},
+    "reason_2": {"de": "Grund 2", "en": "Reason 2"},
+    "reason_3": {"de": "Grund 3", "en": "Reason 3"},
+    "action": {"de": "Maßnahme", "en": "Action"},
+    "priority": {"de": "Priorität", "en": "Priority"},
+    "n": {"de": "n", "en": "n"},
 }
+
+
+def label_columns(df, lang: str = "de"):
+    """``df`` with the column names that have a label shown in ``lang`` (others unchanged)."""
+    return df.rename(columns={c: LABELS[c][check_lang(lang)] for c in df.columns if c in LABELS})
 
 
 def check_lang(lang: str) -> str:

@@ -115,6 +115,9 @@ class Session:
     panel: pd.DataFrame
     output_dir: Path | None = None
     all_tables: object = None  # uncut, for checks that need to look ahead (backtests use the past only)
+    #: True when customer names are pseudonyms (``bestand report --pseudonymize``, see bestandlib.privacy).
+    pseudonymized: bool = False
+    _real_names: pd.Series | None = field(default=None, repr=False)  # customer_id -> real name
     _highlight_count: int = field(default=0, repr=False)
 
     # --- time ---------------------------------------------------------------------------------
@@ -166,6 +169,19 @@ class Session:
             )
         return pd.DataFrame(rows)
 
+    # --- privacy -------------------------------------------------------------------------------
+    def real_names(self, df: pd.DataFrame, column: str = "name") -> pd.DataFrame:
+        """``df`` with the real customer names in ``column`` (looked up by ``customer_id``).
+
+        For outputs that stay inside the sales team although the report is pseudonymised: the
+        per-manager action lists, e.g.
+        ``actions.write_action_lists(s.real_names(acts), s.output_dir / "actions", s.lang)``.
+        Without pseudonymisation ``df`` is returned unchanged.
+        """
+        if not self.pseudonymized or self._real_names is None or column not in df:
+            return df
+        return df.assign(**{column: df["customer_id"].map(self._real_names).fillna(df[column])})
+
     # --- outputs for the report ----------------------------------------------------------------
     def save_table(self, df: pd.DataFrame, name: str) -> Path | None:
         """Write a customer-level result table to ``<output_dir>/tables/<name>.csv`` (report runs only).
@@ -185,8 +201,9 @@ class Session:
         """Offer a section to the report's management page (report runs only).
 
         ``text`` is plain text (a list gives paragraphs), ``figure`` a matplotlib figure, ``table`` a
-        small DataFrame (already formatted for reading) or HTML. ``sentence=True`` styles the text as
-        the section's key finding.
+        small DataFrame (already formatted for reading; column names with a label in
+        :mod:`bestandlib.i18n` are shown in the report language) or HTML. ``sentence=True`` styles the
+        text as the section's key finding.
         """
         if self.output_dir is None:
             return None
@@ -201,7 +218,7 @@ class Session:
             figure.savefig(png, dpi=110, bbox_inches="tight", metadata={"Software": None})
             item["figure"] = png.name
         if table is not None:
-            item["table_html"] = table if isinstance(table, str) else table.to_html(
+            item["table_html"] = table if isinstance(table, str) else i18n.label_columns(table, self.lang).to_html(
                 index=False, classes="bestand-table", border=0, na_rep="–", escape=True)
         (out / f"{key}.json").write_text(json.dumps(item, ensure_ascii=False, indent=1), encoding="utf-8")
         return item
@@ -220,9 +237,27 @@ def _section_name() -> str:
     return f"session{os.getpid()}"
 
 
+def _pseudonymize_requested() -> bool:
+    """Whether the pipeline asked for pseudonyms (injected ``bestand_pseudonymize``, like
+    ``bestand_section``), so no notebook needs an extra parameter."""
+    try:
+        from IPython import get_ipython
+
+        ip = get_ipython()
+        if ip is not None and ip.user_ns.get("bestand_pseudonymize"):
+            return True
+    except ImportError:  # pragma: no cover
+        pass
+    return os.environ.get("BESTAND_PSEUDONYMIZE", "").lower() in {"1", "true", "yes"}
+
+
 def open(quarter=None, data_dir=paths.DEMO_DIR, config=None, lang: str = "de", output_dir=None,
-         today=None) -> Session:  # noqa: A001 - reads naturally in notebooks: session.open(...)
-    """Load the validated data up to the end of ``quarter`` (None = latest complete quarter)."""
+         today=None, pseudonymize: bool | None = None) -> Session:  # noqa: A001 - reads naturally: session.open(...)
+    """Load the validated data up to the end of ``quarter`` (None = latest complete quarter).
+
+    ``pseudonymize`` replaces customer names by stable pseudonyms (:mod:`bestandlib.privacy`);
+    ``None`` means: as the report run asked (``bestand report --pseudonymize``).
+    """
     i18n.check_lang(lang)
     cfg = ensure_config(config)
     data_dir = paths.resolve_data_dir(data_dir)
@@ -232,12 +267,20 @@ def open(quarter=None, data_dir=paths.DEMO_DIR, config=None, lang: str = "de", o
         q = periods.latest_complete_quarter(all_tables.max_date(), today=today)
     else:
         q = periods.parse_quarter(quarter)
+    real = None
+    if pseudonymize is None:
+        pseudonymize = _pseudonymize_requested()
+    if pseudonymize:
+        from bestandlib import privacy
+
+        all_tables, real = privacy.pseudonymize_tables(all_tables, privacy.pseudonym_key(cfg), lang)
     tables = all_tables.cut(periods.quarter_end(q))
     key = _cache_key(data_dir, cfg)
     pnl = panel_cached(tables, q, data_key=key)
     _setup_plots()
     return Session(quarter=q, data_dir=data_dir, config=cfg, lang=lang, tables=tables, panel=pnl,
-                   output_dir=Path(output_dir) if output_dir else None, all_tables=all_tables)
+                   output_dir=Path(output_dir) if output_dir else None, all_tables=all_tables,
+                   pseudonymized=bool(pseudonymize), _real_names=real)
 
 
 def _setup_plots() -> None:

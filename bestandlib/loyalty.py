@@ -1,0 +1,528 @@
+"""Loyalty economics: test the classic claims about loyal customers on the user's own data.
+
+The textbook case for customer retention (Reichheld & Sasser 1990, "Zero defections") says that
+loyal customers buy more regularly, cost less to serve, pay better prices, buy across more of the
+range and recommend the supplier, and that keeping a customer is worth several new ones. Each claim is
+tested here as a small comparison of *loyal* customers (long tenure) with *young* ones (second year),
+with an effect size, a bootstrap interval and a verdict in words generated from the numbers:
+
+=================  ==========================================  ==================  =========
+claim              measure (per customer, last 12 months)       statistic           expected
+=================  ==========================================  ==================  =========
+regularity         coefficient of variation of order gaps       median              lower
+cost_to_serve      (contacts + complaints) per 1,000 EUR        median              lower
+margin             contribution margin / net revenue            median              higher
+breadth            distinct product groups bought               mean                higher
+recommendation     NPS of the latest survey (optional)          NPS points          higher
+kept_vs_new        margin of a loyal customer / first-year      ratio of means      above 1
+                   margin of a newly acquired customer
+=================  ==========================================  ==================  =========
+
+The estimate of the first four claims is the relative difference ``stat(loyal) / stat(young) - 1``;
+``effect_size`` is Cliff's delta (from the Mann-Whitney U statistic: the probability that a loyal
+customer's value is higher minus the probability that it is lower). Verdicts: *supported* when the
+interval lies wholly on the expected side of "no difference", *contradicted* when it lies wholly on the
+other side, *not shown* otherwise, *too few data* when a group has fewer than ``min_n`` customers.
+
+Caveat the verdicts carry implicitly: only customers still active are compared, so the loyal group
+consists of survivors, and tenure is counted from the first order *in the data* (customers older than
+the data are in the top band with a lower bound on their true tenure).
+"""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+
+from bestandlib import i18n
+from bestandlib.config import ensure_config
+from bestandlib.errors import ConfigError
+from bestandlib.panel import customer_summary, quarter_index
+from bestandlib.periods import parse_quarter, quarter_end
+
+__all__ = ["settings", "tenure_band", "loyalty_frame", "first_year_margins", "profile", "claims",
+           "CLAIMS", "TABLE_COLUMNS", "plot_claims", "plot_profile"]
+
+#: Columns of ``tables/loyalty.csv`` (the first six are the contract named in the issue).
+TABLE_COLUMNS = ["claim", "measure", "estimate", "ci_low", "ci_high", "verdict", "verdict_key",
+                 "statistic", "value_loyal", "value_young", "n_loyal", "n_young", "effect_size",
+                 "p_value", "sentence_de", "sentence_en"]
+
+# claim -> (measure column, statistic, expected direction: -1 lower is better for loyal, +1 higher)
+CLAIMS = {
+    "regularity": ("order_gap_cv", "median", -1),
+    "cost_to_serve": ("cost_to_serve", "median", -1),
+    "margin": ("margin_rate", "median", 1),
+    "breadth": ("product_groups_12m", "mean", 1),
+}
+
+_TEXT = {
+    "regularity": {"de": "Treue Kunden bestellen regelmäßiger",
+                   "en": "Loyal customers order more regularly"},
+    "cost_to_serve": {"de": "Treue Kunden kosten weniger Betreuung",
+                      "en": "Loyal customers cost less to serve"},
+    "margin": {"de": "Treue Kunden zahlen bessere Preise",
+               "en": "Loyal customers pay better prices"},
+    "breadth": {"de": "Treue Kunden kaufen breiter",
+                "en": "Loyal customers buy across more product groups"},
+    "recommendation": {"de": "Treue Kunden empfehlen uns eher weiter",
+                       "en": "Loyal customers are more likely to recommend us"},
+    "kept_vs_new": {"de": "Ein gehaltener Kunde ist so viel wert wie mehrere neue",
+                    "en": "One kept customer is worth several new ones"},
+}
+_MEASURE = {
+    "order_gap_cv": {"de": "Variationskoeffizient der Bestellabstände",
+                     "en": "coefficient of variation of order gaps"},
+    "cost_to_serve": {"de": "Kontakte und Reklamationen je 1.000 € Umsatz",
+                      "en": "contacts and complaints per EUR 1,000 revenue"},
+    "margin_rate": {"de": "Deckungsbeitragsquote", "en": "margin rate"},
+    "product_groups_12m": {"de": "Produktgruppen je Kunde", "en": "product groups per customer"},
+    "nps": {"de": "NPS", "en": "NPS"},
+    "margin_ratio": {"de": "DB treuer Kunde / DB neuer Kunde im ersten Jahr",
+                     "en": "margin of a kept customer / first-year margin of a new one"},
+}
+_VERDICT = {
+    "supported": {"de": "bestätigt", "en": "supported"},
+    "contradicted": {"de": "widerlegt", "en": "contradicted"},
+    "not_shown": {"de": "nicht belegt", "en": "not shown"},
+    "too_few": {"de": "zu wenige Daten", "en": "too few data"},
+}
+_MEASURES = ("order_gap_cv", "cost_to_serve", "contacts_per_keur", "complaints_per_keur", "margin_rate",
+             "product_groups_12m", "revenue_12m", "margin_12m")
+
+i18n.register({
+    "loy_loyal": {"de": "treue Kunden", "en": "loyal customers"},
+    "loy_young": {"de": "junge Kunden", "en": "young customers"},
+    "loy_estimate": {"de": "Unterschied treue ggü. junge Kunden", "en": "Difference loyal vs young"},
+    "loy_tenure_band": {"de": "Kundenalter", "en": "Tenure"},
+    "loy_phase": {"de": "Beziehungsphase", "en": "Relationship phase"},
+})
+
+
+# --------------------------------------------------------------------------------------------------
+# configuration
+# --------------------------------------------------------------------------------------------------
+def settings(config=None) -> dict:
+    """The ``loyalty`` section of a full config (``None`` = the documented defaults), checked."""
+    cfg = ensure_config(config)["loyalty"]
+    bands = cfg.get("tenure_bands", {})
+    edges = bands.get("edges", [])
+    if not edges or edges[0] != 0 or any(b <= a for a, b in zip(edges, edges[1:])):
+        raise ConfigError("config key 'loyalty.tenure_bands.edges' must start at 0 and increase")
+    for lang in i18n.LANGS:
+        if len(bands.get(lang, [])) != len(edges):
+            raise ConfigError(f"config key 'loyalty.tenure_bands.{lang}' needs one name per edge "
+                              f"({len(edges)})")
+    cmp_ = cfg.get("compare", {})
+    if not cmp_.get("young_min_quarters", 0) < cmp_.get("young_max_quarters", 0) <= cmp_.get(
+            "loyal_min_quarters", 0):
+        raise ConfigError("config keys 'loyalty.compare' need young_min_quarters < young_max_quarters "
+                          "<= loyal_min_quarters")
+    if cfg.get("ci_method") not in ("percentile", "BCa"):
+        raise ConfigError("config key 'loyalty.ci_method' must be percentile or BCa")
+    return cfg
+
+
+def tenure_band(tenure_quarters, config=None, lang: str = "de") -> pd.Series:
+    """Name of the tenure band (ordered categorical) for each tenure in quarters."""
+    cfg = settings(config)
+    edges = cfg["tenure_bands"]["edges"]
+    names = cfg["tenure_bands"][i18n.check_lang(lang)]
+    t = pd.Series(tenure_quarters, dtype="float64")
+    idx = np.searchsorted(np.asarray(edges, float), t.to_numpy(), side="right") - 1
+    codes = np.where(t.isna().to_numpy() | (idx < 0), -1, idx)
+    return pd.Series(pd.Categorical.from_codes(codes, categories=names, ordered=True), index=t.index)
+
+
+# --------------------------------------------------------------------------------------------------
+# customer-level measures
+# --------------------------------------------------------------------------------------------------
+def _window_counts(events: pd.DataFrame | None, date_col: str, start, end) -> pd.Series:
+    if events is None or len(events) == 0:
+        return pd.Series(dtype="float64")
+    e = events[(events[date_col] >= start) & (events[date_col] <= end)]
+    return e.groupby(e["customer_id"].astype(str)).size()
+
+
+def _order_gap_cv(orders: pd.DataFrame, start, end, min_days: int) -> pd.DataFrame:
+    """Coefficient of variation (sd / mean, ddof=1) of the gaps between distinct order days."""
+    o = orders.loc[(orders["order_date"] >= start) & (orders["order_date"] <= end), ["customer_id", "order_date"]]
+    days = o.drop_duplicates().sort_values(["customer_id", "order_date"])
+    days["customer_id"] = days["customer_id"].astype(str)
+    gap = days.groupby("customer_id")["order_date"].diff().dt.days
+    g = gap.groupby(days["customer_id"]).agg(["mean", "std"])
+    n = days.groupby("customer_id").size().rename("order_days")
+    out = g.join(n, how="right")
+    out["order_gap_cv"] = (out["std"] / out["mean"]).where(out["order_days"] >= min_days)
+    return out[["order_days", "order_gap_cv"]]
+
+
+def loyalty_frame(panel: pd.DataFrame, orders: pd.DataFrame, quarter, contacts: pd.DataFrame | None = None,
+                  complaints: pd.DataFrame | None = None, customers: pd.DataFrame | None = None,
+                  phases: pd.DataFrame | None = None, config=None, lang: str = "de") -> pd.DataFrame:
+    """One row per customer active in the last 12 months, with the measures the claims compare.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        The customer-quarter panel up to at least ``quarter``.
+    orders : DataFrame
+        Order lines (``customer_id, order_date, product_group``) for order gaps and breadth.
+    quarter : str or Period
+        The report quarter; "last 12 months" are the four quarters ending with it.
+    contacts, complaints : DataFrame, optional
+        ``customer_id`` plus ``contact_date`` / ``complaint_date``; missing tables leave the cost
+        measures NaN.
+    customers : DataFrame, optional
+        Master data; adds ``business_unit`` and ``account_manager``.
+    phases : DataFrame, optional
+        ``customer_id, phase`` (relationship phase per customer), added as column ``phase``.
+    config : dict, str or None
+        Full configuration; uses ``config["loyalty"]``.
+    lang : {"de", "en"}
+        Language of the tenure band names.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id, business_unit, account_manager, phase, tenure_quarters, tenure_band, group,
+        revenue_12m, margin_12m, margin_rate, order_days, order_gap_cv, contacts_12m, complaints_12m,
+        contacts_per_keur, complaints_per_keur, cost_to_serve, product_groups_12m``.
+        ``group`` is ``loyal``, ``young`` or ``other`` (see ``loyalty.compare``); ``margin_rate`` and
+        the per-1,000-EUR rates are NaN when revenue_12m <= 0; ``order_gap_cv`` is NaN with fewer than
+        ``min_order_days`` order days in the last ``regularity_quarters`` quarters.
+    """
+    config = ensure_config(config)
+    cfg = settings(config)
+    q = parse_quarter(quarter)
+    end = quarter_end(q)
+    start_12m = (q - 3).start_time.normalize()
+    summary = customer_summary(panel, q)
+    f = summary.loc[summary["active"], ["customer_id", "tenure_quarters", "revenue_12m", "margin_12m"]].copy()
+    f["customer_id"] = f["customer_id"].astype(str)
+    f["tenure_band"] = tenure_band(f["tenure_quarters"].to_numpy(), config, lang).set_axis(f.index)
+    cmp_ = cfg["compare"]
+    t = f["tenure_quarters"]
+    f["group"] = np.select([t >= cmp_["loyal_min_quarters"],
+                            (t >= cmp_["young_min_quarters"]) & (t < cmp_["young_max_quarters"])],
+                           ["loyal", "young"], default="other")
+    rev = f["revenue_12m"]
+    pos = rev > 0
+    f["margin_rate"] = (f["margin_12m"] / rev).where(pos)
+
+    reg_start = (q - (int(cfg["regularity_quarters"]) - 1)).start_time.normalize()
+    f = f.merge(_order_gap_cv(orders, reg_start, end, int(cfg["min_order_days"])), left_on="customer_id",
+                right_index=True, how="left")
+    f["order_days"] = f["order_days"].fillna(0).astype("int64")
+
+    for name, table, col in (("contacts_12m", contacts, "contact_date"),
+                             ("complaints_12m", complaints, "complaint_date")):
+        if table is None:
+            f[name] = np.nan
+        else:
+            f[name] = f["customer_id"].map(_window_counts(table, col, start_12m, end)).fillna(0).astype("float64")
+    keur = rev / 1000.0
+    f["contacts_per_keur"] = (f["contacts_12m"] / keur).where(pos)
+    f["complaints_per_keur"] = (f["complaints_12m"] / keur).where(pos)
+    f["cost_to_serve"] = ((f["contacts_12m"].fillna(0) + f["complaints_12m"].fillna(0)) / keur).where(
+        pos & (f["contacts_12m"].notna() | f["complaints_12m"].notna()))
+
+    o = orders[(orders["order_date"] >= start_12m) & (orders["order_date"] <= end)]
+    groups = o.groupby(o["customer_id"].astype(str))["product_group"].nunique()
+    f["product_groups_12m"] = f["customer_id"].map(groups).fillna(0).astype("int64")
+
+    info = ["business_unit", "account_manager"]
+    if customers is not None:
+        c = customers[["customer_id", *[x for x in info if x in customers.columns]]].astype({"customer_id": str})
+        f = f.merge(c, on="customer_id", how="left")
+    for col in info:
+        if col not in f:
+            f[col] = pd.NA
+    if phases is not None and "phase" in phases:
+        f = f.merge(phases[["customer_id", "phase"]].astype({"customer_id": str}).drop_duplicates("customer_id"),
+                    on="customer_id", how="left")
+    else:
+        f["phase"] = pd.NA
+    cols = ["customer_id", "business_unit", "account_manager", "phase", "tenure_quarters", "tenure_band",
+            "group", "revenue_12m", "margin_12m", "margin_rate", "order_days", "order_gap_cv",
+            "contacts_12m", "complaints_12m", "contacts_per_keur", "complaints_per_keur", "cost_to_serve",
+            "product_groups_12m"]
+    return f[cols].sort_values("customer_id", ignore_index=True)
+
+
+def first_year_margins(panel: pd.DataFrame, quarter, config=None) -> pd.DataFrame:
+    """Margin of each newly acquired customer in its first ``first_year_quarters`` quarters.
+
+    Only customers whose first order falls after the first quarter of the data count as acquired (the
+    others were customers before the data starts), and only those whose first year is complete by
+    ``quarter``. Customers who stopped ordering within the year are included: their first year is
+    what acquiring them brought.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id, first_quarter, first_year_margin, first_year_revenue``.
+    """
+    cfg = settings(config)
+    k = int(cfg["first_year_quarters"])
+    label = str(parse_quarter(quarter))
+    p = panel.loc[panel["quarter"] <= label, ["customer_id", "quarter", "revenue", "margin"]]
+    qi = quarter_index(p["quarter"])
+    first = qi.groupby(p["customer_id"]).transform("min")
+    data_start = qi.min()
+    qi_end = quarter_index(pd.Series([label])).iloc[0]
+    keep = (first > data_start) & (first + k - 1 <= qi_end) & (qi - first < k)
+    rows = p[keep]
+    out = rows.groupby("customer_id").agg(first_year_margin=("margin", "sum"),
+                                          first_year_revenue=("revenue", "sum"))
+    fq = rows.groupby("customer_id")["quarter"].min().rename("first_quarter")
+    out = out.join(fq).reset_index()
+    out["customer_id"] = out["customer_id"].astype(str)
+    return out[["customer_id", "first_quarter", "first_year_margin", "first_year_revenue"]]
+
+
+# --------------------------------------------------------------------------------------------------
+# profiles and claims
+# --------------------------------------------------------------------------------------------------
+def profile(frame: pd.DataFrame, by: str = "tenure_band") -> pd.DataFrame:
+    """Per level of ``by`` (tenure band or phase): customers and the median of each measure.
+
+    Returns
+    -------
+    DataFrame
+        ``<by>, customers, revenue_12m, margin_12m, margin_rate, order_gap_cv, cost_to_serve,
+        contacts_per_keur, complaints_per_keur, product_groups_12m`` (medians; product groups as mean).
+    """
+    if by not in frame or frame[by].isna().all():
+        return pd.DataFrame(columns=[by, "customers"])
+    g = frame.groupby(by, observed=True, sort=True)
+    out = g.size().rename("customers").to_frame()
+    for col in ("revenue_12m", "margin_12m", "margin_rate", "order_gap_cv", "cost_to_serve",
+                "contacts_per_keur", "complaints_per_keur"):
+        if col in frame:
+            out[col] = g[col].median()
+    if "product_groups_12m" in frame:
+        out["product_groups_12m"] = g["product_groups_12m"].mean()
+    return out.reset_index()
+
+
+def _statistic(kind: str):
+    if kind == "median":
+        return lambda a, b, axis=-1: np.median(a, axis=axis) / np.median(b, axis=axis) - 1
+    if kind == "mean":
+        return lambda a, b, axis=-1: np.mean(a, axis=axis) / np.mean(b, axis=axis) - 1
+    if kind == "ratio":
+        return lambda a, b, axis=-1: np.mean(a, axis=axis) / np.mean(b, axis=axis)
+    if kind == "difference":
+        return lambda a, b, axis=-1: np.mean(a, axis=axis) - np.mean(b, axis=axis)
+    raise ValueError(kind)
+
+
+def _bootstrap(a, b, kind, cfg, key) -> tuple[float, float]:
+    """Two-sample bootstrap interval (groups resampled independently) with scipy."""
+    # One seed per claim, so adding a claim never changes the intervals of the others.
+    rng = np.random.default_rng([int(cfg["seed"]), sum(map(ord, key))])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        res = sps.bootstrap((a, b), _statistic(kind), vectorized=True, paired=False,
+                            n_resamples=int(cfg["n_resamples"]), method=cfg["ci_method"],
+                            confidence_level=float(cfg["confidence_level"]), rng=rng)
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def _verdict(lo, hi, direction, null) -> str:
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return "not_shown"
+    if (direction > 0 and lo > null) or (direction < 0 and hi < null):
+        return "supported"
+    if (direction > 0 and hi < null) or (direction < 0 and lo > null):
+        return "contradicted"
+    return "not_shown"
+
+
+def _cliffs_delta(a, b) -> tuple[float, float]:
+    """Cliff's delta and the two-sided Mann-Whitney p-value (scipy)."""
+    res = sps.mannwhitneyu(a, b, alternative="two-sided")
+    return float(2 * res.statistic / (len(a) * len(b)) - 1), float(res.pvalue)
+
+
+def _compare(claim, measure, a, b, kind, direction, cfg, null=0.0) -> dict:
+    a = np.asarray(a, float)
+    b = np.asarray(b, float)
+    a, b = a[np.isfinite(a)], b[np.isfinite(b)]
+    row = {"claim": claim, "measure": measure, "statistic": kind, "n_loyal": len(a), "n_young": len(b),
+           "direction": direction, "null": null}
+    if len(a) < cfg["min_n"] or len(b) < cfg["min_n"]:
+        row.update(estimate=np.nan, ci_low=np.nan, ci_high=np.nan, verdict_key="too_few",
+                   value_loyal=np.nan if not len(a) else _one(a, kind),
+                   value_young=np.nan if not len(b) else _one(b, kind), effect_size=np.nan, p_value=np.nan)
+        return row
+    est = float(_statistic(kind)(a, b))
+    lo, hi = _bootstrap(a, b, kind, cfg, claim)
+    delta, p = _cliffs_delta(a, b)
+    row.update(estimate=est, ci_low=lo, ci_high=hi, value_loyal=_one(a, kind), value_young=_one(b, kind),
+               effect_size=delta, p_value=p, verdict_key=_verdict(lo, hi, direction, null))
+    return row
+
+
+def _one(x, kind):
+    return float(np.median(x) if kind == "median" else np.mean(x))
+
+
+def claims(frame: pd.DataFrame, first_year: pd.DataFrame | None = None,
+           recommendation: pd.DataFrame | None = None, config=None, lang: str = "de") -> pd.DataFrame:
+    """Test each loyalty claim: loyal vs young customers, effect size, interval and verdict.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        Output of :func:`loyalty_frame` (uses ``group`` and the measure columns).
+    first_year : DataFrame, optional
+        Output of :func:`first_year_margins`; adds the "1 kept = N new" row.
+    recommendation : DataFrame, optional
+        One row per respondent with ``customer_id`` and ``nps_score`` (+100 promoter, 0 passive,
+        -100 detractor), e.g. from :func:`bestandlib.voice.latest_responses`; adds the
+        recommendation row (NPS difference loyal - young in points).
+    config : dict, str or None
+        Full configuration; uses ``config["loyalty"]``.
+    lang : {"de", "en"}
+        Language of ``verdict`` (``sentence_de`` and ``sentence_en`` are always both there).
+
+    Returns
+    -------
+    DataFrame
+        :data:`TABLE_COLUMNS`. ``estimate`` is the relative difference loyal / young - 1 for the four
+        customer measures, the NPS difference in points for the recommendation and the ratio N for
+        ``kept_vs_new``; ``ci_low``/``ci_high`` its bootstrap interval.
+    """
+    cfg = settings(config)
+    i18n.check_lang(lang)
+    loyal, young = frame[frame["group"] == "loyal"], frame[frame["group"] == "young"]
+    rows = [_compare(c, m, loyal[m], young[m], kind, d, cfg) for c, (m, kind, d) in CLAIMS.items()]
+    if recommendation is not None and len(recommendation):
+        r = recommendation[["customer_id", "nps_score"]].astype({"customer_id": str}).merge(
+            frame[["customer_id", "group"]], on="customer_id")
+        rows.append(_compare("recommendation", "nps", r.loc[r["group"] == "loyal", "nps_score"],
+                             r.loc[r["group"] == "young", "nps_score"], "difference", 1, cfg))
+    if first_year is not None:
+        row = _compare("kept_vs_new", "margin_ratio", loyal["margin_12m"], first_year["first_year_margin"],
+                       "ratio", 1, cfg, null=1.0)
+        row["n_young"] = int(first_year["first_year_margin"].notna().sum())
+        row["value_loyal"] = float(loyal["margin_12m"].mean()) if len(loyal) else np.nan
+        row["value_young"] = float(first_year["first_year_margin"].mean()) if len(first_year) else np.nan
+        rows.append(row)
+    out = pd.DataFrame(rows)
+    out["sentence_de"] = [_sentence(r, "de", cfg) for r in out.itertuples()]
+    out["sentence_en"] = [_sentence(r, "en", cfg) for r in out.itertuples()]
+    out["verdict"] = out["verdict_key"].map(lambda k: _VERDICT[k][lang])
+    return out[TABLE_COLUMNS]
+
+
+def _fmt_value(x, measure, lang):
+    if measure == "margin_rate":
+        return i18n.fmt_pct(x, lang, 1)
+    if measure in ("product_groups_12m", "order_gap_cv", "cost_to_serve"):
+        return i18n.fmt_number(x, lang, 2)
+    if measure == "nps":
+        return i18n.fmt_number(x, lang, 0)
+    return i18n.fmt_number(x, lang, 1)
+
+
+def _sentence(r, lang: str, cfg: dict) -> str:
+    """One plain line per claim, built from the numbers of the row."""
+    cmp_ = cfg["compare"]
+    de = lang == "de"
+    claim = _TEXT[r.claim][lang]
+    word = _VERDICT[r.verdict_key][lang]
+    level = int(round(float(cfg["confidence_level"]) * 100))
+    loyal_years = i18n.fmt_number(cmp_["loyal_min_quarters"] / 4, lang, 0 if cmp_["loyal_min_quarters"] % 4 == 0 else 1)
+    young_from = i18n.fmt_number(cmp_["young_min_quarters"] / 4, lang, 0 if cmp_["young_min_quarters"] % 4 == 0 else 1)
+    young_to = i18n.fmt_number(cmp_["young_max_quarters"] / 4, lang, 0 if cmp_["young_max_quarters"] % 4 == 0 else 1)
+    loyal_def = (f"ab {loyal_years} Jahren, n = {r.n_loyal}" if de
+                 else f"{loyal_years}+ years, n = {r.n_loyal}")
+    young_def = (f"{young_from}–{young_to} Jahre, n = {r.n_young}" if de
+                 else f"{young_from}–{young_to} years, n = {r.n_young}")
+    if r.claim == "kept_vs_new":
+        n = i18n.fmt_number(r.estimate, lang, 1)
+        head = (f"1 gehaltener Kunde = {n} neue – {word}" if de else f"1 kept customer = {n} new – {word}")
+        if r.verdict_key == "too_few":
+            return f"{claim} – {word} (n = {r.n_loyal} / {r.n_young})."
+        body = (f"Deckungsbeitrag eines treuen Kunden in 12 Monaten im Mittel {i18n.fmt_eur(r.value_loyal, lang)} "
+                f"({loyal_def}) gegenüber {i18n.fmt_eur(r.value_young, lang)} im ersten Jahr eines neuen Kunden "
+                f"(n = {r.n_young}); {level}-%-KI {i18n.fmt_number(r.ci_low, lang, 1)} bis "
+                f"{i18n.fmt_number(r.ci_high, lang, 1)}." if de else
+                f"12-month margin of a loyal customer {i18n.fmt_eur(r.value_loyal, lang)} on average "
+                f"({loyal_def}) against {i18n.fmt_eur(r.value_young, lang)} in a new customer's first year "
+                f"(n = {r.n_young}); {level}% CI {i18n.fmt_number(r.ci_low, lang, 1)} to "
+                f"{i18n.fmt_number(r.ci_high, lang, 1)}.")
+        return f"{head}: {body}"
+    what = _MEASURE[r.measure][lang]
+    if r.verdict_key == "too_few":
+        return (f"{claim} – {word}: {what}, n = {r.n_loyal} treue / {r.n_young} junge Kunden." if de
+                else f"{claim} – {word}: {what}, n = {r.n_loyal} loyal / {r.n_young} young customers.")
+    a, b = _fmt_value(r.value_loyal, r.measure, lang), _fmt_value(r.value_young, r.measure, lang)
+    stat = ({"median": "Median", "mean": "Mittel", "difference": ""} if de
+            else {"median": "median", "mean": "mean", "difference": ""})[r.statistic]
+    if r.statistic == "difference":
+        diff = f"{'+' if r.estimate > 0 else ''}{i18n.fmt_number(r.estimate, lang, 0)} " + ("Punkte" if de else "points")
+        ci = f"{i18n.fmt_number(r.ci_low, lang, 0)} bis {i18n.fmt_number(r.ci_high, lang, 0)}" if de else \
+            f"{i18n.fmt_number(r.ci_low, lang, 0)} to {i18n.fmt_number(r.ci_high, lang, 0)}"
+    else:
+        diff = i18n.fmt_change(r.estimate, lang, 0)
+        ci = (f"{i18n.fmt_change(r.ci_low, lang, 0)} bis {i18n.fmt_change(r.ci_high, lang, 0)}" if de
+              else f"{i18n.fmt_change(r.ci_low, lang, 0)} to {i18n.fmt_change(r.ci_high, lang, 0)}")
+    if de:
+        return (f"{claim} – {word}: {what} ({stat}) {a} bei treuen Kunden ({loyal_def}) gegenüber {b} bei "
+                f"jungen ({young_def}), {diff} ({level}-%-KI {ci}).").replace(" () ", " ")
+    return (f"{claim} – {word}: {what} ({stat}) {a} for loyal customers ({loyal_def}) against {b} for young "
+            f"ones ({young_def}), {diff} ({level}% CI {ci}).").replace(" () ", " ")
+
+
+# --------------------------------------------------------------------------------------------------
+# plots
+# --------------------------------------------------------------------------------------------------
+def _ax(ax, size=(8, 4)):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots(figsize=size)
+    return ax
+
+
+_COLOURS = {"supported": "#1b7837", "contradicted": "#b2182b", "not_shown": "#8c8c8c", "too_few": "#cccccc"}
+
+
+def plot_claims(table: pd.DataFrame, ax=None, lang: str = "de"):
+    """Forest plot of the relative differences loyal vs young (claims measured in % only).
+
+    Dots are the estimates, bars the intervals, colour the verdict; the dashed line is "no difference".
+    """
+    ax = _ax(ax)
+    t = table[table["claim"].isin(list(CLAIMS))].reset_index(drop=True)
+    y = np.arange(len(t))[::-1]
+    for yi, r in zip(y, t.itertuples()):
+        c = _COLOURS[r.verdict_key]
+        if np.isfinite(r.ci_low):
+            ax.plot([r.ci_low * 100, r.ci_high * 100], [yi, yi], color=c, lw=3, solid_capstyle="round")
+        ax.plot([r.estimate * 100], [yi], "o", color=c, ms=8)
+    ax.axvline(0, color="black", ls="--", lw=1)
+    ax.set_yticks(y, [f"{_TEXT[c][lang]}\n({_VERDICT[v][lang]})" for c, v in zip(t["claim"], t["verdict_key"])])
+    ax.set_xlabel(("Unterschied treue ggü. junge Kunden (%)") if lang == "de"
+                  else "Difference loyal vs young customers (%)")
+    return ax
+
+
+def plot_profile(prof: pd.DataFrame, measure: str, by: str = "tenure_band", ax=None, lang: str = "de"):
+    """Bars of one measure per tenure band (or phase), from :func:`profile`."""
+    ax = _ax(ax, (6, 3.5))
+    ax.bar(prof[by].astype(str), prof[measure], color="#2166ac")
+    label = _MEASURE.get(measure, {}).get(lang, measure)
+    ax.set_ylabel(label)
+    ax.set_xlabel(i18n.t("loy_tenure_band" if by == "tenure_band" else "loy_phase", lang))
+    if measure == "margin_rate":
+        from matplotlib.ticker import PercentFormatter
+
+        ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    return ax

@@ -1,0 +1,166 @@
+"""Tests of bestandlib.loyalty: measures, first-year margins, claims with known answers, skip."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from bestandlib import loyalty
+from bestandlib.config import load_config
+from bestandlib.errors import ConfigError
+from bestandlib.panel import build_panel
+
+PROJ_ROOT = Path(__file__).resolve().parents[1]
+
+FAST = load_config(overrides={"loyalty": {"n_resamples": 500, "min_n": 10}})
+
+
+def _orders(rows):
+    df = pd.DataFrame(rows, columns=["customer_id", "order_date", "product_group", "net_revenue",
+                                     "contribution_margin"])
+    df["order_date"] = pd.to_datetime(df["order_date"])
+    df["order_id"] = [f"A{i}" for i in range(len(df))]
+    df["product_id"] = df["product_group"]
+    df["quantity"] = 1.0
+    return df
+
+
+class TestBands:
+    def test_tenure_band(self):
+        b = loyalty.tenure_band([0, 3, 4, 15, 16, 40, np.nan])
+        assert b.astype(str).tolist()[:6] == ["unter 1 Jahr", "unter 1 Jahr", "1-2 Jahre", "2-4 Jahre",
+                                              "4 Jahre und mehr", "4 Jahre und mehr"]
+        assert pd.isna(b.iloc[6]) and b.cat.ordered
+        assert loyalty.tenure_band([5], lang="en").iloc[0] == "1-2 years"
+
+    def test_bad_config(self):
+        with pytest.raises(ConfigError, match="edges"):
+            loyalty.settings(load_config(overrides={"loyalty": {"tenure_bands": {"edges": [1, 4, 8, 16]}}}))
+        with pytest.raises(ConfigError, match="compare"):
+            loyalty.settings(load_config(overrides={"loyalty": {"compare": {"young_max_quarters": 20}}}))
+
+
+class TestFrame:
+    def test_measures_by_hand(self):
+        # K1 orders since 2021 (loyal at 2025Q4), K2 since 2024Q1 (young: tenure 7 quarters).
+        rows = [("K1", "2021-01-15", "A", 100, 40)]
+        rows += [("K1", d, g, 250, 100) for d, g in [("2025-01-01", "A"), ("2025-01-11", "B"),
+                                                      ("2025-01-31", "C"), ("2025-03-02", "A")]]
+        rows += [("K2", "2024-02-01", "A", 100, 20), ("K2", "2025-06-01", "A", 500, 100)]
+        orders = _orders(rows)
+        panel = build_panel(orders, until="2025Q4")
+        contacts = pd.DataFrame({"customer_id": ["K1", "K1", "K2"],
+                                 "contact_date": pd.to_datetime(["2025-02-01", "2023-01-01", "2025-07-01"])})
+        complaints = pd.DataFrame({"customer_id": ["K2"], "complaint_date": pd.to_datetime(["2025-08-01"])})
+        f = loyalty.loyalty_frame(panel, orders, "2025Q4", contacts, complaints, config=FAST).set_index("customer_id")
+        k1, k2 = f.loc["K1"], f.loc["K2"]
+        assert k1["group"] == "loyal" and k2["group"] == "young"
+        assert k1["tenure_quarters"] == 19 and k2["tenure_quarters"] == 7
+        assert k1["revenue_12m"] == 1000 and k1["margin_rate"] == pytest.approx(0.4)
+        gaps = np.array([10, 20, 30])
+        assert k1["order_gap_cv"] == pytest.approx(gaps.std(ddof=1) / gaps.mean())
+        assert np.isnan(k2["order_gap_cv"])  # two order days < min_order_days
+        assert k1["product_groups_12m"] == 3 and k2["product_groups_12m"] == 1
+        assert k1["cost_to_serve"] == pytest.approx(1.0)  # 1 contact in 12 months per 1,000 EUR
+        assert k2["contacts_per_keur"] == pytest.approx(2.0) and k2["cost_to_serve"] == pytest.approx(4.0)
+
+    def test_first_year_margins(self):
+        rows = [("OLD", "2020-01-10", "A", 100, 10), ("OLD", "2020-06-01", "A", 100, 10),
+                ("NEW", "2021-02-01", "A", 100, 30), ("NEW", "2021-12-01", "A", 100, 30),
+                ("NEW", "2022-02-01", "A", 100, 99),      # second year: not counted
+                ("LATE", "2025-09-01", "A", 100, 50)]      # first year not complete by 2025Q4
+        panel = build_panel(_orders(rows), until="2025Q4")
+        fy = loyalty.first_year_margins(panel, "2025Q4")
+        assert fy["customer_id"].tolist() == ["NEW"]
+        assert fy["first_year_margin"].iloc[0] == 60 and fy["first_quarter"].iloc[0] == "2021Q1"
+
+
+def _claims_frame(seed=0, n=200, shift=True):
+    """Customer frame where loyal customers are more regular, cheaper, pricier and broader (if shift)."""
+    rng = np.random.default_rng(seed)
+    d = 1.0 if shift else 0.0
+    rows = []
+    for group, k in (("loyal", 1), ("young", 0)):
+        s = d * k
+        rows.append(pd.DataFrame({
+            "customer_id": [f"{group}{i}" for i in range(n)], "group": group,
+            "order_gap_cv": rng.normal(0.9 - 0.3 * s, 0.1, n),
+            "cost_to_serve": rng.lognormal(np.log(1.0) - 0.7 * s, 0.3, n),
+            "margin_rate": rng.normal(0.35 + 0.05 * s, 0.02, n),
+            "product_groups_12m": rng.poisson(3 + 3 * s, n),
+            "margin_12m": rng.normal(3000.0, 300.0, n)}))
+    return pd.concat(rows, ignore_index=True)
+
+
+class TestClaims:
+    def test_known_answers(self):
+        f = _claims_frame()
+        first_year = pd.DataFrame({"customer_id": [f"n{i}" for i in range(150)],
+                                   "first_year_margin": np.random.default_rng(1).normal(1000.0, 100.0, 150)})
+        rec = pd.DataFrame({"customer_id": f["customer_id"],
+                            "nps_score": np.where(f["group"] == "loyal", 100.0, -100.0)})
+        c = loyalty.claims(f, first_year, rec, config=FAST, lang="en").set_index("claim")
+        assert list(c.reset_index().columns) == loyalty.TABLE_COLUMNS
+        assert c.loc[["regularity", "cost_to_serve", "margin", "breadth", "recommendation", "kept_vs_new"],
+                     "verdict_key"].eq("supported").all()
+        assert c.loc["regularity", "estimate"] == pytest.approx(0.6 / 0.9 - 1, abs=0.04)
+        assert c.loc["cost_to_serve", "ci_high"] < 0 and c.loc["cost_to_serve", "effect_size"] < -0.5
+        means = f.groupby("group")["product_groups_12m"].mean()
+        assert c.loc["breadth", "estimate"] == pytest.approx(means["loyal"] / means["young"] - 1)
+        assert c.loc["breadth", "value_loyal"] == pytest.approx(means["loyal"])
+        assert c.loc["recommendation", "estimate"] == pytest.approx(200.0)
+        kept = c.loc["kept_vs_new"]
+        assert kept["ci_low"] < 3 < kept["ci_high"] and kept["estimate"] == pytest.approx(3.0, abs=0.1)
+        assert kept["verdict"] == "supported"
+        assert "1 kept customer = 3.0 new" in kept["sentence_en"]
+        assert "1 gehaltener Kunde = 3,0 neue" in kept["sentence_de"]
+        assert "bestätigt" in c.loc["margin", "sentence_de"] and "supported" in c.loc["margin", "sentence_en"]
+
+    def test_no_difference_and_contradiction(self):
+        same = loyalty.claims(_claims_frame(shift=False), config=FAST).set_index("claim")
+        assert same["verdict_key"].eq("not_shown").all()
+        assert same.loc["regularity", "verdict"] == "nicht belegt"
+        f = _claims_frame()
+        f["group"] = f["group"].map({"loyal": "young", "young": "loyal"})  # the claims reversed
+        rev = loyalty.claims(f, config=FAST).set_index("claim")
+        assert rev["verdict_key"].eq("contradicted").all()
+
+    def test_too_few(self):
+        f = _claims_frame(n=5)
+        c = loyalty.claims(f, config=FAST)
+        assert c["verdict_key"].eq("too_few").all() and c["estimate"].isna().all()
+        assert c["sentence_en"].str.contains("too few data").all()
+
+    def test_deterministic(self):
+        a = loyalty.claims(_claims_frame(), config=FAST)
+        b = loyalty.claims(_claims_frame(), config=FAST)
+        pd.testing.assert_frame_equal(a, b)
+
+    def test_plots(self):
+        c = loyalty.claims(_claims_frame(), config=FAST)
+        ax = loyalty.plot_claims(c, lang="en")
+        assert len(ax.get_yticklabels()) == 4
+        prof = loyalty.profile(_claims_frame().assign(tenure_band=lambda d: d["group"]), "tenure_band")
+        assert set(prof["tenure_band"]) == {"loyal", "young"}
+        assert loyalty.plot_profile(prof, "margin_rate") is not None
+
+
+def test_notebook_skips_surveys_cleanly(small_world, tmp_path):
+    """The notebook runs on a world without surveys.csv and still writes the loyalty table."""
+    import papermill as pm
+
+    world = tmp_path / "world"
+    shutil.copytree(small_world, world)
+    (world / "surveys.csv").unlink()
+    out = tmp_path / "report"
+    pm.execute_notebook(str(PROJ_ROOT / "notebooks" / "07_voice_and_loyalty.ipynb"), str(tmp_path / "out.ipynb"),
+                        parameters={"data_dir": str(world), "lang": "en", "output_dir": str(out)},
+                        cwd=str(PROJ_ROOT / "notebooks"), kernel_name="python3", progress_bar=False,
+                        log_output=False)
+    table = pd.read_csv(out / "tables" / "loyalty.csv")
+    assert list(table.columns[:6]) == ["claim", "measure", "estimate", "ci_low", "ci_high", "verdict"]
+    assert "recommendation" not in set(table["claim"])
+    assert not (out / "tables" / "referrals.csv").exists()
