@@ -1,0 +1,859 @@
+"""Churn risk: who will leave or shrink, how sure we are, and whether habituation is behind it.
+
+The pieces, in the order a notebook uses them::
+
+    frame = churn.model_frame(s.panel, s.tables, config=s.config)     # features + targets
+    bt = churn.backtest(frame, config=s.config)                      # rolling origin, past only
+    churn.backtest_metrics(bt)                                       # AUC, PR AUC, Brier, lift ...
+    model = churn.fit_current(frame, s.quarter, config=s.config)     # trained on observed outcomes
+    table = churn.churn_table(frame, model, s.tables.customers, s.quarter, config=s.config)
+
+Targets (configurable in ``churn.target``) for a customer in quarter t:
+
+* **full** churn: no order in the next ``full_quarters`` (2) quarters;
+* **partial** churn: revenue of the next ``partial_quarters`` (4) quarters below ``partial_share``
+  (50 %) of the last 4 quarters - B2B customers usually shrink before they leave;
+* **either** (default): full or partial.
+
+A row's outcome is *observed* once its whole outcome window lies inside the data. The backtest scores
+quarter s with a model trained only on rows t with t + horizon <= s, so no training outcome reaches
+into the scored quarter or beyond (``backtest`` asserts it for every split).
+
+Models (:class:`ChurnModel`): a regularised logistic regression (the default: its per-feature
+contributions ``coef x standardised value`` give the reasons in words) and a histogram gradient
+boosting model, both wrapped in scikit-learn's probability calibration. The baselines are recency
+alone (days since the last order) and 1 - BTYD P(alive).
+
+Habituation flag: a customer is flagged when the risk is high (probability at or above
+``flag.min_probability``, or among the ``flag.top_share`` riskiest) AND at least
+``flag.habituation_share`` of the positive logistic-regression contributions come from the
+habituation signals (:data:`bestandlib.features.HABITUATION_FEATURES`).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.calibration import CalibratedClassifierCV, calibration_curve
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import QuantileTransformer, StandardScaler
+from sklearn.utils.validation import check_is_fitted
+from threadpoolctl import threadpool_limits
+
+from bestandlib.config import ensure_config
+from bestandlib.errors import BestandError, ConfigError
+from bestandlib.features import FEATURES, HABITUATION_FEATURES, habituation_features
+from bestandlib.periods import parse_quarter
+
+__all__ = ["ChurnModel", "churn_settings", "churn_targets", "model_frame", "backtest_splits",
+           "backtest", "backtest_metrics", "calibration_table", "lift_table", "lead_times",
+           "fit_current", "explain", "habituation_share", "reason_text", "churn_table", "plot_backtest",
+           "plot_calibration", "plot_lift", "TABLE_COLUMNS"]
+
+#: Columns of ``tables/churn_risk.csv`` (the first seven are the contract with the playbook).
+TABLE_COLUMNS = ["customer_id", "churn_probability", "habituation_flag", "reason_1", "reason_2",
+                 "reason_3", "margin_at_risk", "risk_level", "high_risk", "habituation_share",
+                 "margin_12m", "revenue_12m", "name", "account_manager", "business_unit"]
+
+_DEFAULTS = {
+    "target": {"kind": "either", "full_quarters": 2, "partial_quarters": 4, "partial_share": 0.5},
+    "population": {"active_quarters": 2, "min_tenure_quarters": 4},
+    "model": {"kind": "logistic", "C": 0.3, "calibration": "sigmoid", "random_state": 0},
+    "backtest": {"quarters": 8, "min_train_quarters": 4, "top_share": 0.10},
+    "flag": {"min_probability": 0.30, "top_share": 0.15, "habituation_share": 0.5,
+             "min_contribution": 0.05, "not_reasons": ["tenure_quarters"]},
+    "risk_levels": {"high": 0.30, "medium": 0.12},
+}
+
+# Which side of a feature means risk: +1 = higher is riskier, -1 = lower is riskier, 0 = either.
+# A contribution only becomes a reason when the customer's value lies on the risky side, so the
+# words never read "visits +20 %" as a reason to worry.
+RISK_DIRECTION = {
+    "order_interval_change": 1, "contact_change": -1, "visit_change": -1,
+    "novelty_contact_change": -1, "quarters_since_new_group": 1, "share_of_wallet_change": -1,
+    "complaint_change": 1, "resolution_days": 1, "satisfaction_change": -1,
+    "account_manager_quarters": 0, "days_since_last_order": 1, "revenue_change": -1,
+    "order_cv": 1, "tenure_quarters": 0, "p_alive": -1,
+}
+
+
+def churn_settings(config=None) -> dict:
+    """The ``churn`` section with defaults filled in (sub-dicts merged key by key)."""
+    cfg = ensure_config(config)
+    section = cfg.get("churn") or {}
+    out = {}
+    for key, default in _DEFAULTS.items():
+        out[key] = {**default, **(section.get(key) or {})}
+    kind = out["target"]["kind"]
+    if kind not in ("full", "partial", "either"):
+        raise ConfigError(f"churn.target.kind must be full, partial or either, not {kind!r}")
+    if out["model"]["kind"] not in ("logistic", "gradient_boosting"):
+        raise ConfigError("churn.model.kind must be logistic or gradient_boosting, "
+                          f"not {out['model']['kind']!r}")
+    return out
+
+
+def _horizon(target: dict) -> int:
+    kind = target["kind"]
+    if kind == "full":
+        return int(target["full_quarters"])
+    if kind == "partial":
+        return int(target["partial_quarters"])
+    return max(int(target["full_quarters"]), int(target["partial_quarters"]))
+
+
+# --------------------------------------------------------------------------------------------------
+# Targets and the modelling frame
+# --------------------------------------------------------------------------------------------------
+
+def _future_sum(frame: pd.DataFrame, col: str, h: int) -> pd.Series:
+    """Sum of ``col`` over quarters t+1 .. t+h of the same customer (NaN where not in the panel)."""
+    cs = frame.groupby("customer_id", sort=False)[col].cumsum()
+    return cs.groupby(frame["customer_id"], sort=False).shift(-h) - cs
+
+
+def churn_targets(panel: pd.DataFrame, config=None) -> pd.DataFrame:
+    """Churn outcomes per customer-quarter (they look into the future: for training and scoring only).
+
+    Parameters
+    ----------
+    panel : DataFrame
+        The customer-quarter panel (dense per customer up to the last quarter of the data).
+    config : dict, optional
+        ``churn.target``: ``kind`` (full | partial | either), ``full_quarters``,
+        ``partial_quarters``, ``partial_share``.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id, quarter, churn_full, churn_partial, churn, observed, lost_revenue``.
+        ``churn_*`` are floats (1.0/0.0, NaN while the outcome window is not fully in the data);
+        ``observed`` says whether the configured target is known; ``lost_revenue`` is the revenue of
+        the last 4 quarters minus the (annualised) revenue of the target window, for churners.
+    """
+    t = churn_settings(config)["target"]
+    hf, hp, share = int(t["full_quarters"]), int(t["partial_quarters"]), float(t["partial_share"])
+    f = panel[["customer_id", "quarter", "revenue", "orders"]].sort_values(
+        ["customer_id", "quarter"], ignore_index=True)
+    last4 = f.groupby("customer_id", sort=False)["revenue"].rolling(4, min_periods=1).sum()
+    last4 = last4.reset_index(level=0, drop=True)
+    fut_orders = _future_sum(f, "orders", hf)
+    fut_rev = _future_sum(f, "revenue", hp)
+    full = (fut_orders == 0).astype(float).where(fut_orders.notna())
+    partial = ((fut_rev < share * last4) & (last4 > 0)).astype(float).where(fut_rev.notna())
+    if t["kind"] == "full":
+        y = full
+    elif t["kind"] == "partial":
+        y = partial
+    else:  # either: known as soon as both windows are in the data
+        y = np.fmax(full, partial).where(full.notna() & partial.notna())
+    h = _horizon(t)
+    fut_rev_h = _future_sum(f, "revenue", h) * 4.0 / h
+    lost = (last4 - fut_rev_h).clip(lower=0).fillna(0.0) * y.fillna(0.0)
+    return pd.DataFrame({"customer_id": f["customer_id"], "quarter": f["quarter"], "churn_full": full,
+                         "churn_partial": partial, "churn": y, "observed": y.notna(),
+                         "lost_revenue": lost})
+
+
+def model_frame(panel: pd.DataFrame, tables=None, config=None, features: pd.DataFrame | None = None
+                ) -> pd.DataFrame:
+    """Features, targets and the scoring population in one customer-quarter frame.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        The customer-quarter panel.
+    tables : bestandlib.io.Tables, optional
+        For the contact, complaint, potential, survey and order based signals.
+    config : dict, optional
+        Full configuration (``churn`` section).
+    features : DataFrame, optional
+        Precomputed :func:`bestandlib.features.habituation_features` (saves the P(alive) fits).
+
+    Returns
+    -------
+    DataFrame
+        The feature frame plus ``churn_full, churn_partial, churn, observed, lost_revenue`` and
+        ``in_population`` (active in the last ``population.active_quarters`` quarters and at least
+        ``population.min_tenure_quarters`` old: the customers a churn score is meant for).
+    """
+    st = churn_settings(config)
+    feats = features if features is not None else habituation_features(panel, tables, config=config)
+    targets = churn_targets(panel, config)
+    frame = feats.merge(targets, on=["customer_id", "quarter"], how="left", validate="one_to_one")
+    pop = st["population"]
+    active_q = int(pop["active_quarters"])
+    recent_orders = frame.groupby("customer_id", sort=False)["orders"].rolling(
+        active_q, min_periods=1).sum().reset_index(level=0, drop=True)
+    frame["in_population"] = (recent_orders > 0) & (frame["tenure_quarters"] >= int(pop["min_tenure_quarters"]))
+    return frame
+
+
+# --------------------------------------------------------------------------------------------------
+# The model
+# --------------------------------------------------------------------------------------------------
+
+def _logistic(C, random_state):
+    # Rank-based normal scores (QuantileTransformer): the signals are skewed with long tails (days
+    # since the last order, interval ratios), and a linear model on normal scores uses their order,
+    # not their extremes. Missing values stay missing through the transform and are then set to
+    # the median (0), i.e. "an average customer" contributes nothing.
+    return make_pipeline(QuantileTransformer(n_quantiles=200, output_distribution="normal",
+                                             subsample=100_000, random_state=random_state),
+                         SimpleImputer(strategy="constant", fill_value=0.0, keep_empty_features=True),
+                         StandardScaler(), LogisticRegression(C=C, max_iter=500, random_state=random_state))
+
+
+class ChurnModel(ClassifierMixin, BaseEstimator):
+    """Calibrated churn classifier on habituation and risk features.
+
+    Parameters
+    ----------
+    kind : {"logistic", "gradient_boosting"}
+        ``logistic``: rank-based normal scores, missing = average, standardise, L2-regularised
+        logistic regression.
+        ``gradient_boosting``: :class:`~sklearn.ensemble.HistGradientBoostingClassifier` (handles
+        missing values natively).
+    C : float
+        Inverse L2 strength of the logistic regression.
+    calibration : {"sigmoid", "isotonic", None}
+        Probability calibration by :class:`~sklearn.calibration.CalibratedClassifierCV` (3 folds).
+    features : list of str, optional
+        Columns of ``X`` to use; default :data:`bestandlib.features.FEATURES`.
+    random_state : int
+    n_threads : int or None
+        OpenMP threads of the gradient boosting. One thread is as fast at this size (tens of
+        thousands of rows) and avoids the heavy slow-down of oversubscribed shared machines.
+
+    Attributes
+    ----------
+    estimator_ : the fitted (calibrated) classifier
+    explainer_ : Pipeline
+        The logistic regression fitted on all rows, always present: its contributions explain the
+        risk (also when ``kind="gradient_boosting"`` predicts it).
+    features_ : list of str
+    classes_ : ndarray
+    """
+
+    def __init__(self, kind="logistic", C=0.3, calibration="sigmoid", features=None, random_state=0,
+                 n_threads=1):
+        self.kind = kind
+        self.C = C
+        self.calibration = calibration
+        self.features = features
+        self.random_state = random_state
+        self.n_threads = n_threads
+
+    def _X(self, X):
+        if isinstance(X, pd.DataFrame):
+            missing = [c for c in self.features_ if c not in X]
+            if missing:
+                raise BestandError(f"ChurnModel: feature columns missing: {missing}")
+            return X[self.features_].to_numpy(dtype=float)
+        return np.asarray(X, dtype=float)
+
+    def fit(self, X, y):
+        """Fit on a feature frame ``X`` (one row per customer-quarter) and 0/1 outcomes ``y``."""
+        if self.kind not in ("logistic", "gradient_boosting"):
+            raise ConfigError(f"ChurnModel.kind must be logistic or gradient_boosting, not {self.kind!r}")
+        if isinstance(X, pd.DataFrame):
+            self.features_ = [c for c in (self.features or FEATURES) if c in X]
+        else:
+            self.features_ = list(self.features or [f"x{i}" for i in range(np.shape(X)[1])])
+        with threadpool_limits(self.n_threads):
+            return self._fit(self._X(X), y)
+
+    def _fit(self, Xa, y):
+        y = np.asarray(y).astype(int)
+        if len(np.unique(y)) < 2:
+            raise BestandError("ChurnModel needs churners and non-churners in the training data.")
+        self.classes_ = np.array([0, 1])
+        self.explainer_ = _logistic(self.C, self.random_state).fit(Xa, y)
+        if self.kind == "logistic":
+            base = _logistic(self.C, self.random_state)
+        else:
+            base = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, max_leaf_nodes=15,
+                                                  min_samples_leaf=40, l2_regularization=1.0,
+                                                  random_state=self.random_state)
+        if self.calibration is None:
+            self.estimator_ = self.explainer_ if self.kind == "logistic" else base.fit(Xa, y)
+        else:
+            self.estimator_ = CalibratedClassifierCV(base, method=self.calibration, cv=3).fit(Xa, y)
+        self.n_features_in_ = Xa.shape[1]
+        return self
+
+    def predict_proba(self, X):
+        check_is_fitted(self, "estimator_")
+        with threadpool_limits(self.n_threads):
+            return self.estimator_.predict_proba(self._X(X))
+
+    def predict(self, X):
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+    def contributions(self, X) -> pd.DataFrame:
+        """Per-feature contributions to the log-odds of churn (coef x standardised value).
+
+        Relative to an average customer of the training data (standardised value 0), so positive
+        values push the risk up. Columns = ``features_``.
+        """
+        check_is_fitted(self, "explainer_")
+        pre = self.explainer_[:-1].transform(self._X(X))
+        coef = self.explainer_[-1].coef_[0]
+        index = X.index if isinstance(X, pd.DataFrame) else None
+        return pd.DataFrame(pre * coef, columns=self.features_, index=index)
+
+    @property
+    def coefficients_(self) -> pd.Series:
+        """Standardised logistic-regression coefficients per feature (log-odds per SD)."""
+        check_is_fitted(self, "explainer_")
+        return pd.Series(self.explainer_[-1].coef_[0], index=self.features_, name="coefficient")
+
+
+def _make_model(settings: dict, kind: str | None = None) -> ChurnModel:
+    m = settings["model"]
+    return ChurnModel(kind=kind or m["kind"], C=float(m["C"]), calibration=m["calibration"],
+                      random_state=int(m["random_state"]))
+
+
+# --------------------------------------------------------------------------------------------------
+# Rolling-origin backtest
+# --------------------------------------------------------------------------------------------------
+
+def _qi(label: str) -> int:
+    p = parse_quarter(label)
+    return p.year * 4 + p.quarter - 1
+
+
+def _label(qi: int) -> str:
+    return f"{qi // 4}Q{qi % 4 + 1}"
+
+
+def backtest_splits(frame: pd.DataFrame, config=None, until=None) -> list[dict]:
+    """The rolling-origin splits: for each scored quarter, the last training quarter.
+
+    A row of quarter t may train a model that scores quarter s only when its outcome window
+    (t+1 .. t+horizon) has ended by the end of s: t + horizon <= s. The scored quarters are the last
+    ``backtest.quarters`` quarters (up to ``until``) whose own outcome is observed.
+
+    Returns
+    -------
+    list of dict
+        ``scored`` (quarter label), ``train_until`` (last training quarter), ``horizon``.
+    """
+    st = churn_settings(config)
+    h = _horizon(st["target"])
+    obs = frame.loc[frame["observed"], "quarter_index"]
+    if obs.empty:
+        raise BestandError("No quarter with an observed churn outcome: the history is too short.")
+    last = int(obs.max()) if until is None else min(int(obs.max()), _qi(until))
+    first = int(frame["quarter_index"].min())
+    n = int(st["backtest"]["quarters"])
+    min_train = int(st["backtest"]["min_train_quarters"])
+    splits = []
+    for s in range(last - n + 1, last + 1):
+        train_until = s - h
+        if train_until - first + 1 < min_train:
+            continue
+        splits.append({"scored": _label(s), "train_until": _label(train_until), "horizon": h})
+    if not splits:
+        raise BestandError("The history is too short for a backtest: need at least "
+                           f"{min_train + h + 1} quarters.")
+    return splits
+
+
+def backtest(frame: pd.DataFrame, config=None, kinds=("logistic", "gradient_boosting"),
+             until=None) -> pd.DataFrame:
+    """Score each backtest quarter with models trained on the past only, and the two baselines.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        From :func:`model_frame`.
+    config : dict, optional
+    kinds : sequence of str
+        Model kinds to backtest (each calibrated as configured).
+    until : str, optional
+        Last quarter that may be scored (default: the last quarter with observed outcomes).
+
+    Returns
+    -------
+    DataFrame
+        One row per scored customer-quarter: ``customer_id, quarter, train_until, churn,
+        lost_revenue, revenue_4q`` and one score column per model kind plus ``recency`` (days since
+        the last order) and ``p_alive`` (1 - P(alive)); higher score = riskier.
+    """
+    st = churn_settings(config)
+    pop = frame[frame["in_population"] & frame["observed"]]
+    out = []
+    for split in backtest_splits(frame, config, until):
+        s, tu = _qi(split["scored"]), _qi(split["train_until"])
+        train = pop[pop["quarter_index"] <= tu]
+        test = pop[pop["quarter_index"] == s]
+        # the guarantee of the design: no training outcome window reaches past the scored quarter
+        assert int(train["quarter_index"].max()) + split["horizon"] <= s
+        if test.empty or train["churn"].nunique() < 2:
+            continue
+        scored = test[["customer_id", "quarter", "churn", "lost_revenue", "revenue_4q"]].copy()
+        scored["train_until"] = split["train_until"]
+        for i, kind in enumerate(kinds):
+            model = _make_model(st, kind).fit(train, train["churn"])
+            scored[kind] = model.predict_proba(test)[:, 1]
+            if i == 0:  # the flag of the first (default) model, as the sales team would have seen it
+                share = habituation_share(model, test, config).to_numpy()
+                high = _high_risk(pd.Series(scored[kind].to_numpy()), st["flag"]).to_numpy()
+                scored["habituation_flag"] = high & (share >= float(st["flag"]["habituation_share"]))
+        scored["recency"] = test["days_since_last_order"].fillna(1e6).to_numpy()
+        scored["p_alive"] = (1.0 - test["p_alive"]).fillna(0.0).to_numpy()
+        out.append(scored)
+    if not out:
+        raise BestandError("The backtest found no quarter with churners and non-churners to learn from.")
+    return pd.concat(out, ignore_index=True)
+
+
+def _score_columns(scores: pd.DataFrame) -> list[str]:
+    fixed = {"customer_id", "quarter", "train_until", "churn", "lost_revenue", "revenue_4q",
+             "habituation_flag"}
+    return [c for c in scores.columns if c not in fixed and not c.startswith("top_")]
+
+
+def _top(scores: pd.DataFrame, col: str, share: float) -> pd.Series:
+    """True for the ``share`` highest scores within each quarter (the list the sales team gets)."""
+    rank = scores.groupby("quarter")[col].rank(ascending=False, method="first")
+    n = scores.groupby("quarter")[col].transform("size")
+    return rank <= np.ceil(share * n)
+
+
+def backtest_metrics(scores: pd.DataFrame, config=None, by_quarter: bool = False) -> pd.DataFrame:
+    """ROC AUC, PR AUC, Brier score, lift / recall / revenue recall in the top share, per score.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        From :func:`backtest`.
+    by_quarter : bool
+        One row per score and quarter (True) or pooled over all backtest quarters (False). The top
+        share is always taken within each quarter.
+
+    Returns
+    -------
+    DataFrame
+        ``score, [quarter,] n, churners, churn_rate, roc_auc, pr_auc, brier, lift_top, recall_top,
+        revenue_recall_top``. ``brier`` is NaN for ``recency`` (not a probability).
+    """
+    share = float(churn_settings(config)["backtest"]["top_share"])
+    rows = []
+    groups = scores.groupby("quarter") if by_quarter else [(None, scores)]
+    for q, df in groups:
+        y = df["churn"].to_numpy().astype(int)
+        for col in _score_columns(scores):
+            p = df[col].to_numpy()
+            top = _top(df, col, share).to_numpy()
+            both = len(np.unique(y)) == 2
+            rate = y.mean() if len(y) else np.nan
+            row = {"score": col, "n": len(df), "churners": int(y.sum()), "churn_rate": rate,
+                   "roc_auc": roc_auc_score(y, p) if both else np.nan,
+                   "pr_auc": average_precision_score(y, p) if both else np.nan,
+                   "brier": brier_score_loss(y, p) if col != "recency" else np.nan,
+                   "lift_top": (y[top].mean() / rate) if rate > 0 and top.any() else np.nan,
+                   "recall_top": y[top].sum() / max(y.sum(), 1),
+                   "revenue_recall_top": df["lost_revenue"].to_numpy()[top].sum()
+                   / max(df["lost_revenue"].sum(), 1e-9)}
+            if by_quarter:
+                row = {"quarter": q, **row}
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def calibration_table(scores: pd.DataFrame, score: str = "logistic", n_bins: int = 10) -> pd.DataFrame:
+    """Predicted vs observed churn rate in quantile bins (:func:`sklearn.calibration.calibration_curve`)."""
+    observed, predicted = calibration_curve(scores["churn"].astype(int), scores[score], n_bins=n_bins,
+                                            strategy="quantile")
+    return pd.DataFrame({"score": score, "predicted": predicted, "observed": observed})
+
+
+def lift_table(scores: pd.DataFrame, score: str = "logistic", n_bins: int = 10) -> pd.DataFrame:
+    """Churn rate, lift and cumulative recall per risk decile (1 = riskiest), deciles within quarter."""
+    df = scores[["quarter", "churn", "lost_revenue", score]].copy()
+    pct = df.groupby("quarter")[score].rank(ascending=False, pct=True, method="first")
+    df["decile"] = np.ceil(pct * n_bins).clip(1, n_bins).astype(int)
+    g = df.groupby("decile").agg(customers=("churn", "size"), churners=("churn", "sum"),
+                                 lost_revenue=("lost_revenue", "sum")).reset_index()
+    rate = df["churn"].mean()
+    g["churn_rate"] = g["churners"] / g["customers"]
+    g["lift"] = g["churn_rate"] / rate if rate > 0 else np.nan
+    g["cumulative_recall"] = g["churners"].cumsum() / max(g["churners"].sum(), 1)
+    g["cumulative_revenue_recall"] = g["lost_revenue"].cumsum() / max(g["lost_revenue"].sum(), 1e-9)
+    g.insert(0, "score", score)
+    return g
+
+
+def lead_times(scores: pd.DataFrame, config=None, score: str = "logistic", lookback: int = 4
+               ) -> pd.DataFrame:
+    """How many quarters before churn each churner was first flagged as high risk.
+
+    A churner's *onset* is the quarter after their first backtest quarter with a positive outcome
+    (their first quarter of lost orders or revenue). They count as warned when one of the
+    ``lookback`` scored quarters before the onset put them at high risk (probability at or above
+    ``flag.min_probability`` or within ``flag.top_share``); the lead time is onset minus the
+    earliest such quarter.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id, onset, first_flagged, lead_quarters`` (NaN when never warned).
+    """
+    fl = churn_settings(config)["flag"]
+    df = scores[["customer_id", "quarter", "churn", score]].copy()
+    df["qi"] = _qi_series(df["quarter"])
+    df["high"] = _high_risk(df[score], fl, df["quarter"])
+    pos = df[df["churn"] == 1].groupby("customer_id")["qi"].min().rename("first_pos")
+    df = df.join(pos, on="customer_id", how="inner")
+    onset = df["first_pos"] + 1
+    warned = df[df["high"] & (df["qi"] < onset) & (df["qi"] >= onset - lookback)]
+    first = warned.groupby("customer_id")["qi"].min().rename("first_flagged_qi")
+    out = pos.to_frame().join(first)
+    out["lead_quarters"] = (out["first_pos"] + 1 - out["first_flagged_qi"]).astype(float)
+    out["onset"] = [_label(int(v) + 1) for v in out["first_pos"]]
+    out["first_flagged"] = [_label(int(v)) if pd.notna(v) else None for v in out["first_flagged_qi"]]
+    return out.reset_index()[["customer_id", "onset", "first_flagged", "lead_quarters"]]
+
+
+def _qi_series(q: pd.Series) -> pd.Series:
+    q = q.astype(str)
+    return q.str.slice(0, 4).astype(int) * 4 + q.str.slice(5, 6).astype(int) - 1
+
+
+# --------------------------------------------------------------------------------------------------
+# The current quarter: model, flag, reasons
+# --------------------------------------------------------------------------------------------------
+
+def fit_current(frame: pd.DataFrame, quarter, config=None, kind: str | None = None) -> ChurnModel:
+    """The model for scoring ``quarter``: trained on every population row whose outcome is observed
+    by the quarter's end (t + horizon <= quarter)."""
+    st = churn_settings(config)
+    s = _qi(str(parse_quarter(quarter)))
+    h = _horizon(st["target"])
+    train = frame[frame["in_population"] & frame["observed"] & (frame["quarter_index"] <= s - h)]
+    if train.empty:
+        raise BestandError(f"No observed churn outcomes before {parse_quarter(quarter)} to train on.")
+    return _make_model(st, kind).fit(train, train["churn"])
+
+
+def _fmt(x, lang, digits=0):
+    from bestandlib.i18n import fmt_number
+
+    return fmt_number(x, lang, digits)
+
+
+def _pct_phrase(change, lang, what_de, what_en, base_de="ggü. eigener Basis",
+                base_en="vs own baseline"):
+    """'Besuche -60 % ggü. eigener Basis' / 'visits down 60% vs own baseline'."""
+    change = float(change) if change is not None else float("nan")
+    if not np.isfinite(change):  # no usable baseline (e.g. none before): name the signal without a figure
+        return f"{what_de} auffällig {base_de}" if lang == "de" else f"{what_en} unusual {base_en}"
+    pct = round(100 * change)
+    if lang == "de":
+        return f"{what_de} {'+' if pct > 0 else '-' if pct < 0 else '±'}{_fmt(abs(pct), lang)} % {base_de}"
+    direction = "up" if pct > 0 else "down" if pct < 0 else "unchanged"
+    return f"{what_en} {direction} {_fmt(abs(pct), lang)}% {base_en}"
+
+
+def _raw_change(row, recent, base, fallback):
+    b = row.get(base)
+    if b is not None and pd.notna(b) and b > 0 and pd.notna(row.get(recent)):
+        return row[recent] / b - 1.0
+    return row.get(fallback)
+
+
+def reason_text(feature: str, row, lang: str = "de") -> str:
+    """One reason in words for ``feature``, with the customer's own figures from ``row``.
+
+    Parameters
+    ----------
+    feature : str
+        A name from :data:`bestandlib.features.FEATURES`.
+    row : mapping
+        The customer's feature row (features and the raw recent/baseline columns).
+    lang : {"de", "en"}
+
+    Examples
+    --------
+    >>> reason_text("quarters_since_new_group", {"quarters_since_new_group": 7}, "de")
+    'keine neue Produktgruppe seit 7 Quartalen'
+    >>> reason_text("visit_change", {"visits_recent": 0.4, "visits_base": 1.0}, "en")
+    'visits down 60% vs own baseline'
+    """
+    de = lang == "de"
+    v = row.get(feature)
+    if feature == "quarters_since_new_group":
+        n = int(v)
+        if de:
+            return f"keine neue Produktgruppe seit {n} Quartal{'en' if n != 1 else ''}"
+        return f"no new product group for {n} quarter{'s' if n != 1 else ''}"
+    if feature == "visit_change":
+        return _pct_phrase(_raw_change(row, "visits_recent", "visits_base", feature), lang, "Besuche", "visits")
+    if feature == "contact_change":
+        return _pct_phrase(_raw_change(row, "contacts_recent", "contacts_base", feature), lang,
+                           "Kontakte", "contacts")
+    if feature == "novelty_contact_change":
+        return _pct_phrase(_raw_change(row, "novelty_recent", "novelty_base", feature), lang,
+                           "Schulungen und Events", "trainings and events")
+    if feature == "order_interval_change":
+        return _pct_phrase(v, lang, "Bestellabstand", "order interval")
+    if feature == "revenue_change":
+        return _pct_phrase(_raw_change(row, "revenue_recent", "revenue_base", feature), lang,
+                           "Umsatz", "revenue")
+    if feature == "complaint_change":
+        return _pct_phrase(_raw_change(row, "complaints_recent", "complaints_base", feature), lang,
+                           "Reklamationen", "complaints")
+    if feature == "share_of_wallet_change":
+        pts = round(100 * float(v))
+        if de:
+            return f"Lieferanteil {'+' if pts > 0 else '-'}{_fmt(abs(pts), lang)} Prozentpunkte ggü. eigener Basis"
+        return f"share of wallet {'up' if pts > 0 else 'down'} {abs(pts)} points vs own baseline"
+    if feature == "resolution_days":
+        days = _fmt(v, lang)
+        base = row.get("resolution_days_base")
+        if base is not None and pd.notna(base):
+            if de:
+                return f"Reklamationen dauern {days} Tage (eigene Basis {_fmt(base, lang)})"
+            return f"complaints take {days} days to resolve (own baseline {_fmt(base, lang)})"
+        return f"Reklamationen dauern {days} Tage" if de else f"complaints take {days} days to resolve"
+    if feature == "satisfaction_change":
+        pts = _fmt(abs(v), lang)
+        if de:
+            return f"Zufriedenheit {'-' if v < 0 else '+'}{pts} Punkte seit der letzten Befragung"
+        return f"satisfaction {'down' if v < 0 else 'up'} {pts} points since the last survey"
+    if feature == "account_manager_quarters":
+        n = int(v)
+        if row.get("_short_account_manager", n <= 2):
+            return (f"Außendienst vor {n} Quartal{'en' if n != 1 else ''} gewechselt" if de
+                    else f"account manager changed {n} quarter{'s' if n != 1 else ''} ago")
+        return (f"derselbe Außendienst seit {n} Quartalen" if de
+                else f"same account manager for {n} quarters")
+    if feature == "days_since_last_order":
+        return (f"letzte Bestellung vor {_fmt(v, lang)} Tagen" if de
+                else f"last order {_fmt(v, lang)} days ago")
+    if feature == "order_cv":
+        return (f"unregelmäßige Bestellungen (Variationskoeffizient {_fmt(v, lang, 1)})" if de
+                else f"irregular ordering (coefficient of variation {_fmt(v, lang, 1)})")
+    if feature == "tenure_quarters":
+        return f"Kunde seit {int(v)} Quartalen" if de else f"customer for {int(v)} quarters"
+    if feature == "p_alive":
+        return (f"Kaufaktivität unter Erwartung (P(aktiv) {_fmt(100 * v, lang)} %)" if de
+                else f"buying below expectation (P(alive) {_fmt(100 * v, lang)}%)")
+    raise KeyError(f"No wording for feature {feature!r}")
+
+
+def _reason_contributions(model: ChurnModel, X: pd.DataFrame, config=None) -> pd.DataFrame:
+    """Contributions that may count as reasons: large enough, on the risky side, wordable."""
+    fl = churn_settings(config)["flag"]
+    contrib = model.contributions(X)
+    z = model.explainer_[:-1].transform(model._X(X))  # standardised values: sign = side of average
+    direction = np.array([RISK_DIRECTION.get(f, 0) for f in contrib.columns])
+    ok = ((np.sign(z) * direction >= 0) | (direction == 0)) & (contrib.to_numpy() >= float(fl["min_contribution"]))
+    excluded = set(fl.get("not_reasons") or [])
+    ok &= ~np.isin(np.array(contrib.columns), list(excluded))[None, :]
+    if "p_alive" in contrib.columns:
+        # P(alive) reads as a reason only when it is clearly low; 0.98 vs a typical 0.999 is a
+        # strong model signal but no sentence a sales manager can act on
+        pa = X["p_alive"].to_numpy() if "p_alive" in X else np.full(len(X), np.nan)
+        ok[:, list(contrib.columns).index("p_alive")] &= np.nan_to_num(pa, nan=1.0) < 0.8
+    return contrib.where(ok, 0.0)
+
+
+def habituation_share(model: ChurnModel, X: pd.DataFrame, config=None) -> pd.Series:
+    """Share of a row's reason contributions that come from the habituation signals (0..1)."""
+    c = _reason_contributions(model, X, config)
+    hab = [f for f in c.columns if f in HABITUATION_FEATURES]
+    total = c.sum(axis=1)
+    return (c[hab].sum(axis=1) / total.where(total > 0)).fillna(0.0).rename("habituation_share")
+
+
+def explain(model: ChurnModel, X: pd.DataFrame, config=None, lang: str = "de", n_reasons: int = 3
+            ) -> pd.DataFrame:
+    """Top reasons in words and the habituation share of each row's risk.
+
+    A feature is a reason when its logistic-regression contribution is at least
+    ``flag.min_contribution`` (log-odds), the customer's value lies on its risky side
+    (:data:`RISK_DIRECTION`) and it is not listed in ``flag.not_reasons`` (tenure by default: true
+    in the data, but no reason to act on). ``habituation_share`` = habituation contributions / all
+    reason contributions.
+
+    Returns
+    -------
+    DataFrame (index of ``X``)
+        ``reason_1 .. reason_n`` (empty string when fewer reasons), ``reason_feature_1 ..``,
+        ``habituation_share``.
+    """
+    c = _reason_contributions(model, X, config)
+    hab = [f for f in c.columns if f in HABITUATION_FEATURES]
+    total = c.sum(axis=1)
+    share = (c[hab].sum(axis=1) / total.where(total > 0)).fillna(0.0)
+    vals = c.to_numpy()
+    order = np.argsort(-vals, axis=1, kind="stable")[:, :n_reasons]
+    cols = np.array(c.columns)
+    out = pd.DataFrame(index=X.index)
+    records = X.to_dict("records")
+    if "account_manager_quarters" in c.columns:
+        # the model may find a short OR a long tenure of the account manager risky: word it by the
+        # side of average the customer is on ("changed 3 quarters ago" vs "same manager for 12")
+        j = list(c.columns).index("account_manager_quarters")
+        z = model.explainer_[:-1].transform(model._X(X))[:, j]
+        for r, zj in zip(records, z):
+            r["_short_account_manager"] = bool(zj < 0)
+    for k in range(n_reasons):
+        feats = cols[order[:, k]]
+        ok = vals[np.arange(len(vals)), order[:, k]] > 0
+        out[f"reason_feature_{k + 1}"] = np.where(ok, feats, "")
+        # wording needs each customer's own figures; a few thousand strings per quarter
+        out[f"reason_{k + 1}"] = [reason_text(f, r, lang) if o else ""
+                                  for f, r, o in zip(feats, records, ok)]
+    out["habituation_share"] = share.to_numpy()
+    return out
+
+
+def _high_risk(p: pd.Series, flag: dict, groups: pd.Series | None = None) -> pd.Series:
+    """Probability at or above ``min_probability`` or within the ``top_share`` riskiest (per group)."""
+    g = groups if groups is not None else pd.Series(0, index=p.index)
+    rank = p.groupby(g).rank(ascending=False, method="first")
+    n = p.groupby(g).transform("size")
+    return (p >= float(flag["min_probability"])) | (rank <= np.ceil(float(flag["top_share"]) * n))
+
+
+def _risk_level(p: pd.Series, levels: dict) -> pd.Series:
+    return pd.Series(np.where(p >= float(levels["high"]), "high",
+                              np.where(p >= float(levels["medium"]), "medium", "low")), index=p.index)
+
+
+def churn_table(frame: pd.DataFrame, model: ChurnModel, customers: pd.DataFrame | None, quarter,
+                config=None, lang: str = "de") -> pd.DataFrame:
+    """The churn-risk table of ``quarter``: one row per customer in the scoring population.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        From :func:`model_frame` (must contain ``quarter``).
+    model : ChurnModel
+        Fitted, e.g. by :func:`fit_current`.
+    customers : DataFrame, optional
+        Canonical customers table (adds ``name, account_manager, business_unit``).
+    quarter : str or Period
+    config : dict, optional
+    lang : {"de", "en"}
+        Language of the reasons.
+
+    Returns
+    -------
+    DataFrame
+        :data:`TABLE_COLUMNS`, sorted by ``margin_at_risk`` descending. ``margin_at_risk`` =
+        churn probability x expected contribution margin of the next 12 months (taken as the
+        trailing 12-month margin, floored at 0). ``risk_level`` is high / medium / low by
+        ``churn.risk_levels``; ``high_risk`` by ``churn.flag``; ``habituation_flag`` = high risk
+        and ``habituation_share >= flag.habituation_share``.
+    """
+    st = churn_settings(config)
+    fl = st["flag"]
+    label = str(parse_quarter(quarter))
+    now = frame[(frame["quarter"] == label) & frame["in_population"]].reset_index(drop=True)
+    if now.empty:
+        raise BestandError(f"No active customers to score in {label}.")
+    p = pd.Series(model.predict_proba(now)[:, 1], index=now.index)
+    high = _high_risk(p, fl)
+    why = explain(model, now, config, lang)
+    table = pd.DataFrame({
+        "customer_id": now["customer_id"], "churn_probability": p,
+        "habituation_flag": high & (why["habituation_share"] >= float(fl["habituation_share"])),
+        "reason_1": why["reason_1"], "reason_2": why["reason_2"], "reason_3": why["reason_3"],
+        "margin_at_risk": p * now["margin_4q"].clip(lower=0),
+        "risk_level": _risk_level(p, st["risk_levels"]), "high_risk": high,
+        "habituation_share": why["habituation_share"], "margin_12m": now["margin_4q"],
+        "revenue_12m": now["revenue_4q"]})
+    if customers is not None:
+        info = customers[["customer_id", "name", "account_manager", "business_unit"]].astype(
+            {"customer_id": str})
+        table = table.merge(info, on="customer_id", how="left")
+    else:
+        table["name"] = table["account_manager"] = table["business_unit"] = None
+    return table[TABLE_COLUMNS].sort_values("margin_at_risk", ascending=False, ignore_index=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Plots
+# --------------------------------------------------------------------------------------------------
+
+_SCORE_LABELS = {
+    "logistic": {"de": "Logistische Regression", "en": "Logistic regression"},
+    "gradient_boosting": {"de": "Gradient Boosting", "en": "Gradient boosting"},
+    "recency": {"de": "Basislinie: Recency", "en": "Baseline: recency"},
+    "p_alive": {"de": "Basislinie: BTYD P(aktiv)", "en": "Baseline: BTYD P(alive)"},
+}
+_METRIC_LABELS = {
+    "roc_auc": {"de": "ROC AUC", "en": "ROC AUC"},
+    "pr_auc": {"de": "PR AUC", "en": "PR AUC"},
+    "brier": {"de": "Brier-Score", "en": "Brier score"},
+    "lift_top": {"de": "Lift Top 10 %", "en": "Lift top 10%"},
+    "recall_top": {"de": "Recall Top 10 %", "en": "Recall top 10%"},
+    "revenue_recall_top": {"de": "Umsatz-Recall Top 10 %", "en": "Revenue recall top 10%"},
+}
+
+
+def score_label(score: str, lang: str = "de") -> str:
+    return _SCORE_LABELS.get(score, {}).get(lang, score)
+
+
+def _ax(ax):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots()
+    return ax
+
+
+def plot_backtest(metrics: pd.DataFrame, metric: str = "roc_auc", ax=None, lang: str = "de"):
+    """Backtest metric per quarter for each model and baseline (``backtest_metrics(by_quarter=True)``)."""
+    ax = _ax(ax)
+    for score, df in metrics.groupby("score", sort=False):
+        style = "--" if score in ("recency", "p_alive") else "-"
+        ax.plot(df["quarter"], df[metric], style, marker="o", label=score_label(score, lang))
+    ax.set_ylabel(_METRIC_LABELS.get(metric, {}).get(lang, metric))
+    ax.set_xlabel("Quartal (bewertet)" if lang == "de" else "Quarter (scored)")
+    ax.set_title(("Rückblicktest: " if lang == "de" else "Backtest: ")
+                 + _METRIC_LABELS.get(metric, {}).get(lang, metric))
+    ax.legend(fontsize="small")
+    ax.tick_params(axis="x", rotation=45)
+    return ax
+
+
+def plot_calibration(table: pd.DataFrame, ax=None, lang: str = "de"):
+    """Calibration curve(s) from :func:`calibration_table` (several scores may be concatenated)."""
+    ax = _ax(ax)
+    top = float(max(table["predicted"].max(), table["observed"].max(), 0.05)) * 1.05
+    ax.plot([0, top], [0, top], color="grey", lw=1, ls=":",
+            label="perfekt kalibriert" if lang == "de" else "perfectly calibrated")
+    for score, df in table.groupby("score", sort=False):
+        ax.plot(df["predicted"], df["observed"], marker="o", label=score_label(score, lang))
+    ax.set_xlabel("vorhergesagte Abwanderungswahrscheinlichkeit" if lang == "de" else "predicted churn probability")
+    ax.set_ylabel("beobachtete Abwanderungsquote" if lang == "de" else "observed churn rate")
+    ax.set_title("Kalibrierung" if lang == "de" else "Calibration")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def plot_lift(table: pd.DataFrame, ax=None, lang: str = "de"):
+    """Cumulative recall of churners (and of lost revenue) over the risk deciles (:func:`lift_table`)."""
+    ax = _ax(ax)
+    for score, df in table.groupby("score", sort=False):
+        x = np.concatenate([[0], df["decile"].to_numpy() * 10])
+        ax.plot(x, np.concatenate([[0], df["cumulative_recall"].to_numpy()]), marker="o",
+                label=score_label(score, lang))
+    ax.plot([0, 100], [0, 1], color="grey", lw=1, ls=":", label="zufällig" if lang == "de" else "random")
+    ax.set_xlabel("Anteil Kunden nach Risiko (%)" if lang == "de" else "share of customers by risk (%)")
+    ax.set_ylabel("Anteil erkannter Abwanderer" if lang == "de" else "share of churners caught")
+    ax.set_title("Risiko-Ranking (Lift)" if lang == "de" else "Risk ranking (lift)")
+    ax.legend(fontsize="small")
+    return ax

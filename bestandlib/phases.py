@@ -1,0 +1,294 @@
+"""Relationship phases: where each customer stands in the life of the relationship, quarter by quarter.
+
+The rules are documented and configurable (``phases`` in ``bestand.yml``) and are applied in this order
+of precedence - the first rule that fits decides:
+
+1. **lost** (verloren): no order in the last ``lost_quarters`` (4) quarters.
+2. **reactivated** (reaktiviert): ordering again after a gap of at least ``lost_quarters`` quarters
+   without orders, for ``reactivated_quarters`` (4) quarters after the return.
+3. **new** (neu, onboarding): fewer than ``new_quarters`` (4) quarters since the first order.
+4. **declining** (rückläufig): revenue of the last 4 quarters at least ``decline_threshold`` (25 %)
+   below the 4 quarters before.
+5. **habituating** (Gewöhnung): a long relationship (``habituating_min_tenure``, 8 quarters) whose
+   revenue has not fallen yet, but with at least ``habituation_min_signals`` (3) habituation signals
+   (:mod:`bestandlib.features`): contacts down by ``contact_drop`` or more against the own baseline,
+   no new product group for ``novelty_quarters`` quarters, order interval up by ``interval_rise``,
+   complaints up by ``complaint_rise``, share of wallet down by ``sow_drop`` points, satisfaction down
+   by ``satisfaction_drop`` points.
+6. **growing** (wachsend): revenue of the last 4 quarters at least ``growth_threshold`` (25 %) above the
+   4 quarters before.
+7. **established** (etabliert): everything else.
+
+A customer's phase in a quarter uses only data up to that quarter's end (the features are free of
+look-ahead), so the phase history is what a report in each quarter would have said.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from bestandlib.config import ensure_config
+from bestandlib.errors import ConfigError
+from bestandlib.periods import parse_quarter
+
+__all__ = ["PHASES", "phase_settings", "assign_phases", "phase_table", "phase_distribution",
+           "transition_matrix", "dwell_times", "phase_label", "plot_phase_distribution",
+           "plot_transitions", "plot_dwell_times"]
+
+#: Phase codes in the order of a relationship's life (used for sorting and colours).
+PHASES = ["new", "growing", "established", "habituating", "declining", "lost", "reactivated"]
+
+_LABELS = {
+    "new": {"de": "neu", "en": "new"},
+    "growing": {"de": "wachsend", "en": "growing"},
+    "established": {"de": "etabliert", "en": "established"},
+    "habituating": {"de": "Gewöhnung", "en": "habituating"},
+    "declining": {"de": "rückläufig", "en": "declining"},
+    "lost": {"de": "verloren", "en": "lost"},
+    "reactivated": {"de": "reaktiviert", "en": "reactivated"},
+}
+_COLORS = {"new": "#8dd3c7", "growing": "#4daf4a", "established": "#377eb8", "habituating": "#ff7f00",
+           "declining": "#e41a1c", "lost": "#777777", "reactivated": "#984ea3"}
+
+_DEFAULTS = {
+    "lost_quarters": 4, "reactivated_quarters": 4, "new_quarters": 4, "decline_threshold": 0.25,
+    "growth_threshold": 0.25, "habituating_min_tenure": 8, "habituation_min_signals": 3,
+    "contact_drop": 0.40, "novelty_quarters": 6, "interval_rise": 0.50, "complaint_rise": 0.50,
+    "sow_drop": 0.10, "satisfaction_drop": 1.0,
+}
+
+
+def phase_settings(config=None) -> dict:
+    """The ``phases`` section with defaults filled in."""
+    cfg = ensure_config(config)
+    out = dict(_DEFAULTS)
+    section = cfg.get("phases") or {}
+    unknown = set(section) - set(_DEFAULTS)
+    if unknown:
+        raise ConfigError(f"Unknown key(s) in phases: {sorted(unknown)}")
+    out.update(section)
+    return out
+
+
+def phase_label(phase: str, lang: str = "de") -> str:
+    """The phase's name for a reader (``"habituating"`` -> ``"Gewöhnung"``)."""
+    return _LABELS.get(phase, {}).get(lang, phase)
+
+
+def habituation_signals(features: pd.DataFrame, config=None) -> pd.DataFrame:
+    """Boolean habituation signals per customer-quarter (NaN features count as no signal)."""
+    s = phase_settings(config)
+    f = features
+    return pd.DataFrame({
+        "contacts_down": f["contact_change"] <= -float(s["contact_drop"]),
+        "no_novelty": f["quarters_since_new_group"] >= float(s["novelty_quarters"]),
+        "interval_up": f["order_interval_change"] >= float(s["interval_rise"]),
+        "complaints_up": f["complaint_change"] >= float(s["complaint_rise"]),
+        "wallet_down": f["share_of_wallet_change"] <= -float(s["sow_drop"]),
+        "satisfaction_down": f["satisfaction_change"] <= -float(s["satisfaction_drop"]),
+    }, index=f.index)
+
+
+def assign_phases(features: pd.DataFrame, config=None) -> pd.DataFrame:
+    """The phase of every customer in every quarter.
+
+    Parameters
+    ----------
+    features : DataFrame
+        :func:`bestandlib.features.habituation_features` of the panel (needs ``orders``,
+        ``revenue_4q``, ``revenue_prev_4q``, ``tenure_quarters`` and the habituation signals).
+    config : dict, optional
+        Full configuration (``phases`` section); None = defaults.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id, quarter, phase, signals`` (number of habituation signals), sorted by
+        customer and quarter.
+    """
+    s = phase_settings(config)
+    f = features.sort_values(["customer_id", "quarter"]).reset_index(drop=True)
+    cid = f["customer_id"]
+    L = int(s["lost_quarters"])
+    orders_L = f.groupby("customer_id", sort=False)["orders"].rolling(L, min_periods=1).sum().reset_index(
+        level=0, drop=True)
+    lost = (orders_L == 0) & (f["tenure_quarters"] >= L - 1)
+
+    # Reactivation: an order after a gap of >= L empty quarters; the phase lasts reactivated_quarters.
+    ordered = f["orders"] > 0
+    prev_gap = orders_L.groupby(cid, sort=False).shift(1)  # orders in the L quarters before this one
+    returned = ordered & (prev_gap == 0)
+    qi = f["quarter_index"] if "quarter_index" in f else pd.Series(np.arange(len(f)), index=f.index)
+    last_return = qi.where(returned).groupby(cid, sort=False).ffill()
+    reactivated = (qi - last_return < int(s["reactivated_quarters"])) & ~lost
+
+    new = f["tenure_quarters"] < int(s["new_quarters"])
+    prev = f["revenue_prev_4q"]
+    growth = (f["revenue_4q"] - prev) / prev.where(prev > 0)
+    declining = growth <= -float(s["decline_threshold"])
+    growing = growth >= float(s["growth_threshold"])
+    signals = habituation_signals(f, config).sum(axis=1)
+    habituating = (f["tenure_quarters"] >= int(s["habituating_min_tenure"])) & ~declining & (
+        signals >= int(s["habituation_min_signals"]))
+
+    phase = np.select([lost, reactivated, new, declining, habituating, growing],
+                      ["lost", "reactivated", "new", "declining", "habituating", "growing"],
+                      default="established")
+    return pd.DataFrame({"customer_id": cid, "quarter": f["quarter"], "phase": phase,
+                         "signals": signals.astype(int)})
+
+
+def _runs(phases: pd.DataFrame) -> pd.DataFrame:
+    """Consecutive stretches of the same phase per customer: start, end, length, phase before."""
+    p = phases.sort_values(["customer_id", "quarter"]).reset_index(drop=True)
+    change = p["phase"] != p.groupby("customer_id", sort=False)["phase"].shift()
+    run = change.astype(int).groupby(p["customer_id"], sort=False).cumsum()
+    runs = (p.assign(run=run).groupby(["customer_id", "run"], sort=False)
+            .agg(phase=("phase", "first"), start=("quarter", "first"), end=("quarter", "last"),
+                 quarters=("quarter", "size")).reset_index())
+    runs["previous_phase"] = runs.groupby("customer_id", sort=False)["phase"].shift()
+    last = runs.groupby("customer_id", sort=False)["run"].transform("max")
+    runs["ongoing"] = runs["run"] == last
+    return runs
+
+
+def phase_table(phases: pd.DataFrame, quarter=None) -> pd.DataFrame:
+    """``tables/phases.csv``: each customer's phase in ``quarter``, since when, and the phase before.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id, phase, phase_since`` (first quarter of the current phase), ``previous_phase``
+        (phase before it; empty when the customer has known no other), sorted by customer.
+    """
+    label = str(parse_quarter(quarter)) if quarter is not None else phases["quarter"].max()
+    upto = phases[phases["quarter"] <= label]
+    runs = _runs(upto)
+    now = runs[runs["ongoing"] & (runs["end"] == label)]
+    out = now.rename(columns={"start": "phase_since"})[["customer_id", "phase", "phase_since",
+                                                         "previous_phase"]]
+    return out.sort_values("customer_id", ignore_index=True)
+
+
+def phase_distribution(table: pd.DataFrame, by: str | None = None, lang: str | None = None) -> pd.DataFrame:
+    """Customers per phase (and per ``by``, e.g. ``business_unit`` or ``quadrant``), with shares.
+
+    Returns
+    -------
+    DataFrame
+        ``[by,] phase, customers, share`` (share within the ``by`` group).
+    """
+    keys = ([by] if by else []) + ["phase"]
+    out = table.groupby(keys, observed=True).size().rename("customers").reset_index()
+    out["share"] = out["customers"] / (out.groupby(by)["customers"].transform("sum") if by
+                                       else out["customers"].sum())
+    out["_o"] = out["phase"].map({p: i for i, p in enumerate(PHASES)})
+    out = out.sort_values(([by] if by else []) + ["_o"]).drop(columns="_o").reset_index(drop=True)
+    if lang:
+        out["phase"] = out["phase"].map(lambda p: phase_label(p, lang))
+    return out
+
+
+def transition_matrix(phases: pd.DataFrame, quarter=None, normalize: bool = True) -> pd.DataFrame:
+    """Phase this quarter (rows) -> phase next quarter (columns), over all quarters or into ``quarter``.
+
+    ``normalize=True`` gives row shares (the probability to move on); otherwise counts.
+    """
+    p = phases.sort_values(["customer_id", "quarter"])
+    nxt = p.groupby("customer_id", sort=False)["phase"].shift(-1)
+    nq = p.groupby("customer_id", sort=False)["quarter"].shift(-1)
+    pairs = pd.DataFrame({"from": p["phase"], "to": nxt, "to_quarter": nq}).dropna()
+    if quarter is not None:
+        pairs = pairs[pairs["to_quarter"] == str(parse_quarter(quarter))]
+    m = pd.crosstab(pairs["from"], pairs["to"]).reindex(index=PHASES, columns=PHASES, fill_value=0)
+    m = m.loc[m.sum(axis=1) > 0]
+    if normalize:
+        m = m.div(m.sum(axis=1), axis=0)
+    m.index.name, m.columns.name = "from", "to"
+    return m
+
+
+def dwell_times(phases: pd.DataFrame) -> pd.DataFrame:
+    """How long customers stay in each phase (quarters per stretch).
+
+    Completed stretches give the mean and median; stretches still running at the end of the data are
+    censored (their stay continues) and counted separately.
+
+    Returns
+    -------
+    DataFrame
+        ``phase, stretches, completed, mean_quarters, median_quarters, ongoing`` per phase.
+    """
+    runs = _runs(phases)
+    done = runs[~runs["ongoing"]]
+    g = done.groupby("phase")["quarters"]
+    out = pd.DataFrame({"stretches": runs.groupby("phase").size()})
+    out["completed"] = g.size()
+    out["mean_quarters"] = g.mean()
+    out["median_quarters"] = g.median()
+    out["ongoing"] = runs[runs["ongoing"]].groupby("phase").size()
+    out = out.reindex([p for p in PHASES if p in out.index]).fillna({"completed": 0, "ongoing": 0})
+    out = out.astype({"completed": int, "ongoing": int, "stretches": int})
+    return out.reset_index().rename(columns={"index": "phase"})[
+        ["phase", "stretches", "completed", "mean_quarters", "median_quarters", "ongoing"]]
+
+
+# --- plots -----------------------------------------------------------------------------------------
+
+def _ax(ax):
+    if ax is None:
+        import matplotlib.pyplot as plt
+
+        _, ax = plt.subplots()
+    return ax
+
+
+def plot_phase_distribution(table: pd.DataFrame, by: str = "business_unit", ax=None, lang: str = "de",
+                            include_lost: bool = False):
+    """Stacked horizontal bars: share of customers per phase within each ``by`` group.
+
+    ``table`` is :func:`phase_table` joined with the ``by`` column (business unit, quadrant ...).
+    """
+    ax = _ax(ax)
+    t = table if include_lost else table[table["phase"] != "lost"]
+    dist = phase_distribution(t, by=by)
+    wide = dist.pivot(index=by, columns="phase", values="share").fillna(0.0)
+    wide = wide[[p for p in PHASES if p in wide.columns]]
+    left = np.zeros(len(wide))
+    for phase in wide.columns:
+        ax.barh(wide.index.astype(str), wide[phase], left=left, color=_COLORS[phase],
+                label=phase_label(phase, lang))
+        left += wide[phase].to_numpy()
+    ax.set_xlim(0, 1)
+    ax.xaxis.set_major_formatter(lambda x, _: f"{x:.0%}")
+    ax.set_xlabel("Anteil der Kunden" if lang == "de" else "share of customers")
+    ax.set_title("Beziehungsphasen" if lang == "de" else "Relationship phases")
+    ax.legend(ncol=min(len(wide.columns), 4), fontsize="small", loc="upper center",
+              bbox_to_anchor=(0.5, -0.15), frameon=False)
+    return ax
+
+
+def plot_transitions(matrix: pd.DataFrame, ax=None, lang: str = "de"):
+    """Heatmap of the quarter-over-quarter transition matrix (row shares)."""
+    import seaborn as sns
+
+    ax = _ax(ax)
+    m = matrix.rename(index=lambda p: phase_label(p, lang), columns=lambda p: phase_label(p, lang))
+    sns.heatmap(m, annot=True, fmt=".0%", cmap="Blues", cbar=False, ax=ax, vmin=0, vmax=1,
+                annot_kws={"fontsize": 8})
+    ax.set_xlabel("Phase im Folgequartal" if lang == "de" else "phase next quarter")
+    ax.set_ylabel("Phase" if lang == "de" else "phase")
+    ax.set_title("Phasenwechsel von Quartal zu Quartal" if lang == "de"
+                 else "Phase transitions quarter over quarter")
+    return ax
+
+
+def plot_dwell_times(dwell: pd.DataFrame, ax=None, lang: str = "de"):
+    """Bars of the median stay per phase (completed stretches)."""
+    ax = _ax(ax)
+    d = dwell.dropna(subset=["median_quarters"])
+    ax.bar([phase_label(p, lang) for p in d["phase"]], d["median_quarters"],
+           color=[_COLORS[p] for p in d["phase"]])
+    ax.set_ylabel("Quartale (Median)" if lang == "de" else "quarters (median)")
+    ax.set_title("Verweildauer je Phase" if lang == "de" else "Time spent in each phase")
+    return ax
