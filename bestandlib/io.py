@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pandera.pandas as pa
 import pyarrow as pyarrow
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -642,9 +641,11 @@ def _rename(table, raw: pd.DataFrame, file_label: str, mapping: dict, problems: 
         hint = ""
         if len(raw.columns) == 1:
             hint = "; only one column found: is the separator right?"
+        # The hint goes before the list of found columns: a long header would push it out of the
+        # width format_problems prints.
         problems.add(
             file_label, 1, col, "",
-            f"required column {col} is missing (found: {', '.join(map(str, raw.columns))}){hint}",
+            f"required column {col} is missing{hint} (found: {', '.join(map(str, raw.columns))})",
         )
     return frame, missing
 
@@ -923,6 +924,8 @@ def _load_table(table, path, fmt, section, today, problems: _Problems):
 
 def _check_values(table, parsed, src, today, problems: _Problems):
     """Run the pandera value checks and map failure cases back to lines and source text."""
+    import pandera.pandas as pa  # lazily: see bestandlib.schemas._pa
+
     schema = schemas.table_schema(table, today=today, check_dtypes=False)
     try:
         schema.validate(parsed, lazy=True)

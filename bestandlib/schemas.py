@@ -17,7 +17,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pandas as pd
-import pandera.pandas as pa
+
+
+def _pa():
+    # pandera is imported only when a schema is built: its import also imports pyspark.pandas when
+    # pyspark is installed (seconds per notebook), and loading validated tables from the cache
+    # needs no schema.
+    import pandera.pandas as pa
+
+    return pa
 
 CHANNELS = ("visit", "call", "email", "event", "training")
 COMPLAINT_KINDS = ("complaint", "return", "delivery")
@@ -148,10 +156,12 @@ def _dtype(kind: str, value_required: bool):
 
 
 def _one_of(values) -> pa.Check:
+    pa = _pa()
     return pa.Check.isin(list(values), error="must be one of: " + ", ".join(values))
 
 
 def _between(lo, hi) -> pa.Check:
+    pa = _pa()
     return pa.Check.in_range(lo, hi, error=f"must be between {lo} and {hi}")
 
 
@@ -160,7 +170,7 @@ _VALUE_CHECKS = {
     ("contacts", "channel"): lambda: [_one_of(CHANNELS)],
     ("complaints", "kind"): lambda: [_one_of(COMPLAINT_KINDS)],
     ("complaints", "severity"): lambda: [_between(1, 3)],
-    ("potentials", "potential"): lambda: [pa.Check.ge(0, error="must not be negative")],
+    ("potentials", "potential"): lambda: [_pa().Check.ge(0, error="must not be negative")],
     ("potentials", "competitive_intensity"): lambda: [_between(1, 5)],
     ("surveys", "satisfaction"): lambda: [_between(0, 10)],
     ("surveys", "would_recommend"): lambda: [_between(0, 10)],
@@ -186,6 +196,7 @@ def table_schema(
         column with unparseable cells is not yet in its final dtype); the loaded ``Tables`` pass
         the full schema.
     """
+    pa = _pa()
     today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
     columns = {}
     for name, spec in CONTRACT[table]["columns"].items():

@@ -120,6 +120,35 @@ class Session:
     _real_names: pd.Series | None = field(default=None, repr=False)  # customer_id -> real name
     _highlight_count: int = field(default=0, repr=False)
 
+    data_key: str | None = field(default=None, repr=False)
+    _features: pd.DataFrame | None = field(default=None, repr=False)
+
+    # --- derived data shared by several notebooks ------------------------------------------------
+    def features(self) -> pd.DataFrame:
+        """Habituation and risk signals per customer-quarter (:func:`bestandlib.features.habituation_features`).
+
+        Phases, churn, actions and loyalty all need them and P(alive) is refitted per quarter, so
+        they are computed once per data, quarter and config and cached next to the panel.
+        """
+        if self._features is not None:
+            return self._features
+        from bestandlib import features as features_mod
+
+        target = None
+        if self.data_key is not None:
+            cfg_hash = hashlib.sha256(json.dumps(self.config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+            target = paths.INTERIM_DIR / self.data_key / f"features_{self.quarter_label}_{cfg_hash}.parquet"
+        if target is not None and target.exists():
+            self._features = pd.read_parquet(target)
+            return self._features
+        self._features = features_mod.habituation_features(self.panel, self.tables, config=self.config)
+        if target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.{os.getpid()}")
+            self._features.to_parquet(tmp, index=False)
+            os.replace(tmp, target)
+        return self._features
+
     # --- time ---------------------------------------------------------------------------------
     @property
     def quarter_label(self) -> str:
@@ -280,7 +309,7 @@ def open(quarter=None, data_dir=paths.DEMO_DIR, config=None, lang: str = "de", o
     _setup_plots()
     return Session(quarter=q, data_dir=data_dir, config=cfg, lang=lang, tables=tables, panel=pnl,
                    output_dir=Path(output_dir) if output_dir else None, all_tables=all_tables,
-                   pseudonymized=bool(pseudonymize), _real_names=real)
+                   pseudonymized=bool(pseudonymize), _real_names=real, data_key=key)
 
 
 def _setup_plots() -> None:
