@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV, calibration_curve
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.impute import SimpleImputer
@@ -276,9 +276,9 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         if self.kind == "logistic":
             base = _logistic(self.C, self.random_state)
         else:
-            base = HistGradientBoostingClassifier(max_iter=100, learning_rate=0.1, max_leaf_nodes=15,
-                                                  min_samples_leaf=40, l2_regularization=1.0,
-                                                  random_state=self.random_state)
+            base = make_pipeline(_DropEmptyColumns(), HistGradientBoostingClassifier(
+                max_iter=100, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=40,
+                l2_regularization=1.0, random_state=self.random_state))
         if self.calibration is None:
             self.estimator_ = self.explainer_ if self.kind == "logistic" else base.fit(Xa, y)
         else:
@@ -311,6 +311,22 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         """Standardised logistic-regression coefficients per feature (log-odds per SD)."""
         check_is_fitted(self, "explainer_")
         return pd.Series(self.explainer_[-1].coef_[0], index=self.features_, name="coefficient")
+
+
+class _DropEmptyColumns(TransformerMixin, BaseEstimator):
+    """Drops columns without any value in the training data.
+
+    HistGradientBoosting handles missing values natively, but scikit-learn 1.9 fails while binning a
+    column that is missing everywhere (e.g. satisfaction change when a fold has no surveys).
+    """
+
+    def fit(self, X, y=None):
+        self.keep_ = ~np.all(np.isnan(np.asarray(X, dtype=float)), axis=0)
+        return self
+
+    def transform(self, X):
+        check_is_fitted(self, "keep_")
+        return np.asarray(X, dtype=float)[:, self.keep_]
 
 
 def _make_model(settings: dict, kind: str | None = None) -> ChurnModel:

@@ -188,3 +188,18 @@ def test_reason_without_a_baseline_is_worded_without_a_figure():
     assert reason_text("visit_change", {"visits_recent": float("nan"), "visits_base": float("nan"),
                                         "visit_change": float("nan")}, "de") == "Besuche auffällig ggü. eigener Basis"
     assert "unusual" in reason_text("order_interval_change", {"order_interval_change": float("nan")}, "en")
+
+
+def test_gradient_boosting_survives_a_feature_missing_everywhere():
+    import numpy as np
+    import pandas as pd
+
+    from bestandlib.churn import ChurnModel
+
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame({"days_since_last_order": rng.exponential(90, 300),
+                      "satisfaction_change": np.nan})
+    y = (X["days_since_last_order"] + rng.normal(0, 40, 300) > 120).astype(int)
+    model = ChurnModel(kind="gradient_boosting", features=list(X.columns)).fit(X, y)
+    p = model.predict_proba(X)[:, 1]
+    assert p.shape == (300,) and np.isfinite(p).all()
