@@ -2,7 +2,7 @@
 
     bestand demo [--customers N] [--out DIR]
     bestand validate DATA_DIR [--config FILE]
-    bestand report [--quarter 2025Q4] [--data DIR] [--out DIR] [--config FILE] [--lang de|en]
+    bestand report [--quarter 2025Q4] [--data DIR] [--out DIR] [--config FILE] [--lang de|en] [--pseudonymize]
 
 User errors (bad data, bad config, a locked quarter, a failing notebook) print a clear message and exit
 non-zero without a traceback; ``--debug`` shows it.
@@ -45,6 +45,10 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--out", default=str(paths.REPORTS_DIR), help="reports folder (default reports/)")
     r.add_argument("--config", default=None, help="YAML file overriding bestandlib/bestand.yml")
     r.add_argument("--lang", default="de", choices=["de", "en"])
+    r.add_argument("--pseudonymize", action="store_true",
+                   help="replace customer names by stable pseudonyms (key: $BESTAND_PSEUDONYM_KEY or "
+                        "privacy.pseudonym_key), for sharing outside the sales team; the per-manager "
+                        "action lists keep real names")
     return p
 
 
@@ -83,7 +87,7 @@ def cmd_report(args) -> int:
     from bestandlib import pipeline
 
     final = pipeline.run_report(quarter=args.quarter, data_dir=args.data, reports_root=args.out,
-                                config=args.config, lang=args.lang)
+                                config=args.config, lang=args.lang, pseudonymize=args.pseudonymize)
     print(final / "index.html")
     return 0
 
@@ -108,6 +112,11 @@ def main(argv=None) -> int:
         from bestandlib.pipeline import NotebookFailed
 
         return EXIT_NOTEBOOK_FAILED if isinstance(exc, NotebookFailed) else EXIT_USER_ERROR
+    except BrokenPipeError:  # `bestand validate DIR | head`: the reader left, not an error of ours
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     except KeyboardInterrupt:
         print("bestand: interrupted; the previous report is unchanged.", file=sys.stderr)
         return 130
