@@ -69,7 +69,12 @@ def visit(html_file: Path, screenshot: Path | None = None, timeout: int = 90) ->
 
 
 def _requested_urls(netlog: Path) -> list[str]:
-    """Every URL Chromium's network stack was asked for while showing the page."""
+    """Every URL the page asked Chromium's network stack for.
+
+    Chromium's own background traffic (time sync, update checks, account look-ups) is left out: its
+    requests carry the initiator "not an origin", whereas anything a file:// page loads carries the
+    page's opaque origin "null".
+    """
     if not netlog.exists():
         return []
     text = netlog.read_text(errors="replace")
@@ -77,13 +82,18 @@ def _requested_urls(netlog: Path) -> list[str]:
         log = json.loads(text)
     except ValueError:  # Chromium may leave the log unterminated when it exits fast
         log = json.loads(text.rstrip().rstrip(",") + "]}")
-    urls = []
+    urls: dict[int, str] = {}
+    initiators: dict[int, str] = {}
     for ev in log.get("events", []):
         params = ev.get("params") or {}
-        url = params.get("url")
-        if isinstance(url, str):
-            urls.append(url)
-    return urls
+        source = ev.get("source", {}).get("id")
+        if isinstance(params.get("url"), str):
+            urls.setdefault(source, params["url"])
+        if isinstance(params.get("initiator"), str):
+            initiators[source] = params["initiator"]
+    # every URL request has a start-job event naming its initiator; other sources (sockets, stream
+    # jobs) only repeat URLs of those requests
+    return [urls[s] for s, who in initiators.items() if who != "not an origin" and s in urls]
 
 
 def network_requests(visit_: PageVisit) -> list[str]:

@@ -106,3 +106,12 @@ def test_analysis_pages_render_without_network(report_de):
         visit = chromium.visit(report_de / (nb.stem + ".html"))
         assert chromium.network_requests(visit) == [], nb.name
         assert 'class="bestand-nav"' in visit.dom
+
+
+def test_the_browser_check_does_see_external_requests(tmp_path):
+    # guards the checks above: a page that loads from the network must be caught
+    page = tmp_path / "external.html"
+    page.write_text('<html><body><h1>x</h1><img src="http://example.com/x.png">'
+                    '<script src="https://cdn.example.org/a.js"></script></body></html>')
+    visit = chromium.visit(page)
+    assert chromium.network_requests(visit) == ["http://example.com/x.png", "https://cdn.example.org/a.js"]
