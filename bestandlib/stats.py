@@ -683,8 +683,10 @@ def correct(table: pd.DataFrame, method: str = "holm", alpha: float = 0.05) -> p
     if method not in CORRECTIONS:
         raise ConfigError(f"stats.correction: one of {', '.join(CORRECTIONS)} (got {method!r})")
     table = table.copy()
-    if "p_value" not in table.columns:
-        table["p_value"] = np.nan
+    # a table where every sub-study is too small to test has none of the result columns yet
+    for col in ("p_value", "estimate", "null_estimate"):
+        if col not in table.columns:
+            table[col] = np.nan
     if "direction" not in table.columns:
         table["direction"] = np.sign(table["estimate"] - table["null_estimate"]).fillna(0)
     table["correction"] = method

@@ -387,3 +387,15 @@ class TestPlots:
         frame = stats.customer_frame(panel, potentials, customers, "2025Q4")
         assert stats.plot_scatter(frame, ax=axes[1], lang="en") is axes[1]
         assert len(axes[1].collections) >= 1
+
+
+def test_all_substudies_too_small_still_gives_a_table_and_a_sentence():
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame({"customer_id": [f"K{i}" for i in range(6)], "revenue_12m": rng.lognormal(10, 1, 6),
+                          "potential": rng.lognormal(11, 1, 6), "business_unit": "A", "region": "Nord",
+                          "segment": "Klinik"})
+    table = stats.substudies(frame)
+    assert set(table["verdict"]) == {"too small"}
+    for lang in ("de", "en"):
+        assert isinstance(stats.result_sentence(table, lang), str)
+    stats.plot_forest(table)
