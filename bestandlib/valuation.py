@@ -203,17 +203,17 @@ def customer_frame(panel: pd.DataFrame, customers: pd.DataFrame, potentials: pd.
         first_q = pd.Series(pd.PeriodIndex(pd.to_datetime(first).dt.to_period("Q-DEC")).asi8, index=first.index)
     else:
         first_q = (q.ordinal - p.groupby("customer_id")["age"].max())
-    frame["tenure_quarters"] = (q.ordinal - frame["customer_id"].map(first_q)).astype("int64")
+    frame["tenure_quarters"] = (q.ordinal - _mapped(frame["customer_id"], first_q)).astype("int64")
 
     window = p[p["age"] < _REGULARITY_QUARTERS]
     with_orders = (window["orders"] > 0).groupby(window["customer_id"]).sum()
     observable = np.minimum(frame["tenure_quarters"] + 1, _REGULARITY_QUARTERS)
-    frame["purchase_regularity"] = frame["customer_id"].map(with_orders).fillna(0) / observable
+    frame["purchase_regularity"] = _mapped(frame["customer_id"], with_orders).fillna(0) / observable
 
     if complaints is not None:
         c = complaints[(complaints["complaint_date"] >= start_12m) & (complaints["complaint_date"] <= end)]
         n = c.groupby(c["customer_id"].astype(str)).size()
-        frame["complaints_12m"] = frame["customer_id"].map(n).fillna(0).astype("int64")
+        frame["complaints_12m"] = _mapped(frame["customer_id"], n).fillna(0).astype("int64")
         frame["complaint_rate"] = (frame["complaints_12m"] / rev * 100_000).where(rev > 0)
     else:
         frame["complaints_12m"] = np.nan
@@ -223,6 +223,12 @@ def customer_frame(panel: pd.DataFrame, customers: pd.DataFrame, potentials: pd.
     info["customer_id"] = info["customer_id"].astype(str)
     frame = info.merge(frame, on="customer_id", how="right")
     return frame.sort_values("customer_id", ignore_index=True)
+
+
+def _mapped(ids: pd.Series, values: pd.Series) -> pd.Series:
+    """``ids.map(values)`` as numbers, also when ``ids`` is empty (a quarter before the first order):
+    pandas gives an empty map the dtype of ``ids`` (str), and arithmetic on it fails."""
+    return pd.to_numeric(ids.map(values), errors="coerce").astype("float64")
 
 
 def _latest_assessment(potentials: pd.DataFrame | None, end: pd.Timestamp) -> pd.DataFrame:

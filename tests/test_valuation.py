@@ -456,3 +456,18 @@ class TestPlots:
         ax = v.plot_score_distribution(s, lang="en")
         assert [t.get_text() for t in ax.get_xticklabels()] == ["L", "S"]
         assert ax.get_ylim() == (0, 100)
+
+
+def test_customer_frame_before_the_first_order_is_empty_not_an_error():
+    import pandas as pd
+
+    from bestandlib.valuation import customer_frame
+
+    panel = pd.DataFrame({"customer_id": ["K1"], "quarter": ["2025Q1"], "revenue": [100.0], "margin": [30.0],
+                          "orders": [1], "first_order_date": [pd.Timestamp("2025-02-01")]})
+    customers = pd.DataFrame({"customer_id": ["K1"], "name": ["A"], "segment": ["Klinik"], "region": ["Nord"],
+                              "business_unit": ["X"], "account_manager": ["M"]})
+    potentials = pd.DataFrame({"customer_id": ["K1"], "assessed_on": [pd.Timestamp("2025-01-15")],
+                               "potential": [1000.0], "competitive_intensity": [3.0]})
+    frame = customer_frame(panel, customers, potentials, "2024Q3")
+    assert len(frame) == 0 and "tenure_quarters" in frame
