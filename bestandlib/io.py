@@ -924,7 +924,11 @@ def _load_table(table, path, fmt, section, today, problems: _Problems):
 
 def _check_values(table, parsed, src, today, problems: _Problems):
     """Run the pandera value checks and map failure cases back to lines and source text."""
-    import pandera.pandas as pa  # lazily: see bestandlib.schemas._pa
+    import warnings
+
+    with warnings.catch_warnings():  # pandera imports pyspark.pandas, which warns about pandas 3
+        warnings.simplefilter("ignore", FutureWarning)
+        import pandera.pandas as pa  # lazily: see bestandlib.schemas._pa
 
     schema = schemas.table_schema(table, today=today, check_dtypes=False)
     try:

@@ -56,9 +56,10 @@ def page_title(nb_path: Path, lang: str = "de") -> str:
 
 
 def _pick_lang(text: str, lang: str) -> str:
-    if " | " in text:
-        de, en = text.split(" | ", 1)
-        return de.strip() if lang == "de" else en.strip()
+    for sep in (" | ", " / "):
+        if sep in text:
+            de, en = text.split(sep, 1)
+            return de.strip() if lang == "de" else en.strip()
     return text
 
 
@@ -77,13 +78,14 @@ def nav_html(pages: list[dict], current: str | None, lang: str, quarters_href: s
     return '<nav class="bestand-nav">' + "\n".join(links) + "</nav>"
 
 
-_HEADING = re.compile(r"^(#{1,6}\s+)(.+?)\s+\|\s+(.+?)\s*$", re.M)
+_HEADING = re.compile(r"^(#{1,6}\s+)(.+?)\s+[|/]\s+(.+?)\s*$", re.M)
 
 
 def localise_markdown(nb, lang: str):
     """Keep one language in the Markdown of a notebook.
 
-    Notebooks are written for analysts in both languages: headings as ``## Umsatz | Revenue`` and,
+    Notebooks are written for analysts in both languages: headings as ``## Umsatz | Revenue`` (or
+    ``## Umsatz / Revenue``, with spaces around the slash) and,
     where prose differs, Markdown cells tagged ``lang-de`` or ``lang-en``. The report page keeps the
     reader's language only.
     """

@@ -23,8 +23,11 @@ def _pa():
     # pandera is imported only when a schema is built: its import also imports pyspark.pandas when
     # pyspark is installed (seconds per notebook), and loading validated tables from the cache
     # needs no schema.
-    import pandera.pandas as pa
+    import warnings
 
+    with warnings.catch_warnings():  # pandera imports pyspark.pandas, which warns about pandas 3
+        warnings.simplefilter("ignore", FutureWarning)
+        import pandera.pandas as pa
     return pa
 
 CHANNELS = ("visit", "call", "email", "event", "training")

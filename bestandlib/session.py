@@ -85,17 +85,17 @@ def load_tables_cached(data_dir, config=None, today=None, use_cache: bool = True
     return tables
 
 
-def panel_cached(tables, quarter, data_key: str | None = None):
+def panel_cached(tables, quarter, data_key: str | None = None, config=None):
     """The customer-quarter panel up to ``quarter`` (cached next to the tables when possible)."""
     from bestandlib import panel as panel_mod
 
     q = periods.quarter_label(quarter)
     if data_key is None:
-        return panel_mod.build_panel(tables.orders, until=q)
+        return panel_mod.build_panel(tables.orders, until=q, config=config)
     target = paths.INTERIM_DIR / data_key / f"panel_{q}.parquet"
     if target.exists():
         return pd.read_parquet(target)
-    result = panel_mod.build_panel(tables.orders, until=q)
+    result = panel_mod.build_panel(tables.orders, until=q, config=config)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.{os.getpid()}")
     result.to_parquet(tmp, index=False)
@@ -305,7 +305,7 @@ def open(quarter=None, data_dir=paths.DEMO_DIR, config=None, lang: str = "de", o
         all_tables, real = privacy.pseudonymize_tables(all_tables, privacy.pseudonym_key(cfg), lang)
     tables = all_tables.cut(periods.quarter_end(q))
     key = _cache_key(data_dir, cfg)
-    pnl = panel_cached(tables, q, data_key=key)
+    pnl = panel_cached(tables, q, data_key=key, config=cfg)
     _setup_plots()
     return Session(quarter=q, data_dir=data_dir, config=cfg, lang=lang, tables=tables, panel=pnl,
                    output_dir=Path(output_dir) if output_dir else None, all_tables=all_tables,
