@@ -70,6 +70,15 @@ LABELS: dict[str, dict[str, str]] = {
     "action": {"de": "Maßnahme", "en": "Action"},
     "priority": {"de": "Priorität", "en": "Priority"},
     "n": {"de": "n", "en": "n"},
+    "planned": {"de": "geplant", "en": "Planned"},
+    "overflow": {"de": "Überlauf", "en": "Overflow"},
+    "over_budget": {"de": "über Kontaktbudget", "en": "Over contact budget"},
+    "cost": {"de": "Kosten", "en": "Cost"},
+    "utilisation": {"de": "Auslastung", "en": "Utilisation"},
+    "table": {"de": "Tabelle", "en": "Table"},
+    "reason": {"de": "Grund", "en": "Reason"},
+    "rows": {"de": "Zeilen", "en": "Rows"},
+    "net_revenue": {"de": "Nettoumsatz", "en": "Net revenue"},
 }
 
 

@@ -230,7 +230,7 @@ def render_index(out_dir: Path, *, quarter: str, lang: str, config: dict, pages:
         ex = excluded.copy()
         if "net_revenue" in ex:
             ex["net_revenue"] = ex["net_revenue"].map(lambda v: i18n.fmt_eur(v, lang, 2))
-        excluded_html = _table_html(ex)
+        excluded_html = _table_html(i18n.label_columns(ex, lang))
     title = config["report"].get(f"title_{lang}") or i18n.t("report_title", lang)
     page = _env.get_template("index.html.j2").render(
         lang=lang, title=title, quarter=quarter, company=config["report"].get("company", ""),
