@@ -78,7 +78,7 @@ def nav_html(pages: list[dict], current: str | None, lang: str, quarters_href: s
     return '<nav class="bestand-nav">' + "\n".join(links) + "</nav>"
 
 
-_HEADING = re.compile(r"^(#{1,6}\s+)(.+?)\s+[|/]\s+(.+?)\s*$", re.M)
+_HEADING = re.compile(r"^(#{1,6}[ \t]+)(.+?)[ \t]+[|/][ \t]+(.+?)[ \t]*$", re.M)
 
 
 def localise_markdown(nb, lang: str):
@@ -98,9 +98,35 @@ def localise_markdown(nb, lang: str):
         if cell.cell_type == "markdown":
             cell.source = _HEADING.sub(
                 lambda m: m.group(1) + (m.group(2) if lang == "de" else m.group(3)), cell.source)
+            cell.source = _pick_paragraphs(cell.source, lang)
         cells.append(cell)
     nb.cells = cells
     return nb
+
+
+def _is_translation(paragraph: str) -> bool:
+    """An English rendering of the German paragraph before it: wholly in single-asterisk italics."""
+    p = paragraph.strip()
+    return (len(p) > 2 and p.startswith("*") and not p.startswith("**")
+            and p.endswith("*") and not p.endswith("**"))
+
+
+def _pick_paragraphs(source: str, lang: str) -> str:
+    """In a cell written as German paragraphs each followed by its English translation in italics,
+    keep the reader's language (headings stay; cells without translations are left as they are)."""
+    paragraphs = re.split(r"\n\s*\n", source)
+    if not any(_is_translation(p) for p in paragraphs):
+        return source
+    kept = []
+    for p in paragraphs:
+        if p.lstrip().startswith("#"):
+            kept.append(p)
+        elif _is_translation(p):
+            if lang == "en":
+                kept.append(p.strip()[1:-1])
+        elif lang == "de":
+            kept.append(p)
+    return "\n\n".join(kept)
 
 
 def export_notebook_html(nb_path: Path, html_path: Path, nav: str, footer: str, lang: str = "de") -> Path:
