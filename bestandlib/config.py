@@ -6,6 +6,7 @@ the key, so a typo (``thresold``) never silently falls back to a default.
 from __future__ import annotations
 
 import copy
+import functools
 from pathlib import Path
 
 import yaml
@@ -45,9 +46,15 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
-def default_config() -> dict:
-    """The documented defaults, freshly read (a new dict each call)."""
+@functools.lru_cache(maxsize=1)
+def _defaults() -> dict:
+    # parsing the documented YAML takes tens of milliseconds; modules ask for it many times
     return _read_yaml(DEFAULTS_PATH)
+
+
+def default_config() -> dict:
+    """The documented defaults (a new dict each call, safe to change)."""
+    return copy.deepcopy(_defaults())
 
 
 def _is_free(path: tuple) -> bool:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
@@ -115,6 +116,11 @@ def order_log(seed=1, n_customers=300):
     )
 
 
+def mixed_byte_ids(ids):
+    """Ids of one UTF-8 byte width but different lengths: "Ä" takes two bytes, "Z" one (and sorts first)."""
+    return pd.Series([("Ä" if int(i[1:]) % 2 else "Z0") + i[2:] for i in ids], index=ids.index, dtype="str")
+
+
 # --------------------------------------------------------------------------------------------------
 # Published CDNOW results
 # --------------------------------------------------------------------------------------------------
@@ -213,8 +219,10 @@ class TestAgreementWithLifetimes:
         ours = GammaGammaModel().fit(published_summary)
         assert rel_diff(list(ours.params_.values()), lt_gg.params_.to_numpy()) < 1e-4
 
-    def test_rfm_summary_equals_lifetimes(self):
+    @pytest.mark.parametrize("id_format", ["C{}", "K{:06d}"])  # variable width; fixed width (integer-key path)
+    def test_rfm_summary_equals_lifetimes(self, id_format):
         orders = order_log()
+        orders["customer_id"] = [id_format.format(int(c[1:])) for c in orders["customer_id"]]
         ours = rfm_summary(orders, time_unit="W").set_index("customer_id")
         theirs = summary_data_from_transaction_data(
             orders, "customer_id", "order_date", monetary_value_col="net_revenue", freq="D", freq_multiplier=7
@@ -268,6 +276,63 @@ class TestRFMSummary:
         assert split.loc["A", "monetary_value_holdout"] == 70.0
         assert split.loc["C", "frequency_holdout"] == 1 and split.loc["C", "monetary_value_holdout"] == 99.0
         assert split["duration_holdout"].iloc[0] == pytest.approx(42 / 7)
+
+    @pytest.mark.parametrize(
+        "make_ids, integer_keys",
+        [
+            (lambda ids: ids, True),
+            (mixed_byte_ids, True),
+            (lambda ids: ids.str.lstrip("K0"), False),  # variable width
+            (lambda ids: ids.str.slice(1).astype("int64"), False),
+            (lambda ids: ids.astype(object), False),
+            (lambda ids: ids.astype("string[python]"), False),
+            (lambda ids: pd.Series(pd.array(pa.chunked_array([pa.array(ids[:700].tolist()), pa.array(ids[700:].tolist())]), dtype="str")), True),
+        ],
+        ids=["fixed-width", "fixed-bytes-non-ascii", "variable-width", "int", "object", "python-string", "chunked-arrow"],
+    )
+    def test_customer_id_types_give_the_same_summary(self, make_ids, integer_keys):
+        orders = order_log(seed=4, n_customers=200)
+        base = "K" + orders["customer_id"].str.slice(1).str.zfill(5)
+        orders["customer_id"] = make_ids(base)
+        assert (btyd._fixed_width_keys(orders["customer_id"]) is not None) == integer_keys
+        for frame in (orders, orders.iloc[333:]):  # a slice starts the arrow buffers at an offset
+            ours = rfm_summary(frame)
+            # reference: the same ids as Python objects (pandas' generic factorize and sort)
+            expected = rfm_summary(frame.astype({"customer_id": object}))
+            assert ours["customer_id"].dtype == frame["customer_id"].dtype
+            pd.testing.assert_frame_equal(ours.astype({"customer_id": object}), expected, check_exact=True)
+            split = calibration_holdout_split(frame, "2024-09-30")
+            expected_split = calibration_holdout_split(frame.astype({"customer_id": object}), "2024-09-30")
+            pd.testing.assert_frame_equal(split.astype({"customer_id": object}), expected_split, check_exact=True)
+
+    def test_fixed_width_ids_in_an_unpadded_arrow_buffer(self, small_orders):
+        # the 8-byte window of the last id would run past the end of this exact-size buffer
+        ids = pa.StringArray.from_buffers(
+            7, pa.py_buffer(np.arange(0, 22, 3, dtype=np.int32).tobytes()), pa.py_buffer(b"K02K02K02K02K01K03K03")
+        )
+        orders = small_orders.assign(customer_id=pd.Series(pd.array(ids, dtype="str")))
+        assert btyd._fixed_width_keys(orders["customer_id"]) is not None
+        rfm = rfm_summary(orders)
+        assert list(rfm["customer_id"]) == ["K01", "K02", "K03"]
+        pd.testing.assert_frame_equal(rfm.astype({"customer_id": object}), rfm_summary(orders.astype({"customer_id": object})))
+
+    def test_categorical_ids_keep_category_order_and_dtype(self, small_orders):
+        orders = small_orders.astype({"customer_id": pd.CategoricalDtype(["Z", "C", "B", "A"])})
+        rfm = rfm_summary(orders, observation_end="2025-02-26")
+        assert list(rfm["customer_id"]) == ["C", "B", "A"]  # category order, unused "Z" left out
+        assert rfm["customer_id"].dtype == orders["customer_id"].dtype
+        plain = rfm_summary(small_orders, observation_end="2025-02-26").set_index("customer_id")
+        pd.testing.assert_frame_equal(rfm.set_index(rfm["customer_id"].astype(str)).drop(columns="customer_id"), plain.loc[["C", "B", "A"]], check_names=False)
+
+    @pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+    def test_day_numbers_floor_like_numpy_also_before_1970(self, unit):
+        rng = np.random.default_rng(5)
+        stamps = pd.Series(pd.Timestamp("1969-12-25") + pd.to_timedelta(rng.integers(0, 20 * 86_400, 500), unit="s")).dt.as_unit(unit)
+        expected = stamps.to_numpy().astype("datetime64[D]").astype(np.int64)
+        np.testing.assert_array_equal(btyd._day_numbers(stamps), expected)
+        assert btyd._day_numbers(stamps).min() < 0  # pre-1970 days, times of day floored
+        with pytest.raises(RFMDataError, match="1 missing dates"):
+            btyd._day_numbers(pd.concat([stamps, pd.Series([pd.NaT], dtype=stamps.dtype)]))
 
     def test_input_errors(self, small_orders):
         with pytest.raises(RFMDataError, match="lacks the column"):
