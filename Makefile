@@ -48,7 +48,7 @@ test-fast: $(STAMP)
 
 lab: $(STAMP) demo
 	$(PY) -m ipykernel install --sys-prefix --name bestand --display-name "Python (bestand)"
-	$(VENV)/bin/jupyter lab notebooks/
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(VENV)/bin/jupyter lab notebooks/
 
 clean-cache:
 	rm -rf data/interim

@@ -68,6 +68,21 @@ def visit(html_file: Path, screenshot: Path | None = None, timeout: int = 90) ->
                      screenshot=screenshot if screenshot and Path(screenshot).exists() else None)
 
 
+def print_pdf(html_file: Path, pdf: Path, timeout: int = 90) -> Path:
+    """Print a page to PDF the way a manager's "Print to PDF" would (A4/Letter, no header/footer)."""
+    exe = require_chromium()
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run([exe, *_flags(profile), "--no-pdf-header-footer", f"--print-to-pdf={pdf}",
+                        Path(html_file).resolve().as_uri()], capture_output=True, text=True, timeout=timeout)
+    return Path(pdf)
+
+
+def pdf_pages(pdf: Path) -> int:
+    import re
+
+    return len(re.findall(rb"/Type\s*/Page[^s]", Path(pdf).read_bytes()))
+
+
 def _requested_urls(netlog: Path) -> list[str]:
     """Every URL the page asked Chromium's network stack for.
 

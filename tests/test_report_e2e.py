@@ -115,3 +115,9 @@ def test_the_browser_check_does_see_external_requests(tmp_path):
                     '<script src="https://cdn.example.org/a.js"></script></body></html>')
     visit = chromium.visit(page)
     assert chromium.network_requests(visit) == ["http://example.com/x.png", "https://cdn.example.org/a.js"]
+
+
+def test_index_prints_to_pdf(report_de, tmp_path):
+    pdf = chromium.print_pdf(report_de / "index.html", tmp_path / "index.pdf")
+    assert pdf.read_bytes()[:5] == b"%PDF-"
+    assert chromium.pdf_pages(pdf) >= 2  # the whole page, not a cut-off first screen
