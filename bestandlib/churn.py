@@ -62,10 +62,10 @@ TABLE_COLUMNS = ["customer_id", "churn_probability", "habituation_flag", "reason
 _DEFAULTS = {
     "target": {"kind": "either", "full_quarters": 2, "partial_quarters": 4, "partial_share": 0.5},
     "population": {"active_quarters": 2, "min_tenure_quarters": 4},
-    "model": {"kind": "logistic", "C": 0.3, "calibration": "sigmoid", "random_state": 0},
+    "model": {"kind": "logistic", "C": 0.3, "calibration": "sigmoid", "random_state": 0, "features": None},
     "backtest": {"quarters": 8, "min_train_quarters": 4, "top_share": 0.10},
     "flag": {"min_probability": 0.30, "top_share": 0.15, "habituation_share": 0.5,
-             "min_contribution": 0.05, "not_reasons": ["tenure_quarters"]},
+             "min_contribution": 0.05, "not_reasons": ["tenure_quarters", "orders_4q"]},
     "risk_levels": {"high": 0.30, "medium": 0.12},
 }
 
@@ -77,6 +77,9 @@ RISK_DIRECTION = {
     "novelty_contact_change": -1, "quarters_since_new_group": 1, "share_of_wallet_change": -1,
     "complaint_change": 1, "resolution_days": 1, "satisfaction_change": -1,
     "account_manager_quarters": 0, "days_since_last_order": 1, "revenue_change": -1,
+    # revenue_year_change: a year above the one before raises the risk of a partial-churn outcome
+    # (such years tend to fall back), a statistical reason, not one to act on: worded only when down
+    "revenue_year_change": -1, "order_rate_change": -1, "orders_4q": -1,
     "order_cv": 1, "tenure_quarters": 0, "p_alive": -1,
 }
 
@@ -332,6 +335,7 @@ class _DropEmptyColumns(TransformerMixin, BaseEstimator):
 def _make_model(settings: dict, kind: str | None = None) -> ChurnModel:
     m = settings["model"]
     return ChurnModel(kind=kind or m["kind"], C=float(m["C"]), calibration=m["calibration"],
+                      features=list(m["features"]) if m.get("features") else None,
                       random_state=int(m["random_state"]))
 
 
@@ -654,6 +658,17 @@ def reason_text(feature: str, row, lang: str = "de") -> str:
     if feature == "days_since_last_order":
         return (f"letzte Bestellung vor {_fmt(v, lang)} Tagen" if de
                 else f"last order {_fmt(v, lang)} days ago")
+    if feature == "revenue_year_change":
+        return _pct_phrase(np.expm1(float(v)) if v is not None and pd.notna(v) else v, lang,
+                           "Umsatz 12 Monate", "12-month revenue", "ggü. Vorjahr", "vs the year before")
+    if feature == "order_rate_change":
+        # the customer's own figures (orders this quarter vs baseline), not the shrunk log ratio
+        return _pct_phrase(_raw_change(row, "orders", "orders_base", "_none"), lang,
+                           "Bestellungen im Quartal", "orders this quarter")
+    if feature == "orders_4q":
+        n = int(v)
+        return (f"nur {n} Bestellung{'en' if n != 1 else ''} in 12 Monaten" if de
+                else f"only {n} order{'s' if n != 1 else ''} in 12 months")
     if feature == "order_cv":
         return (f"unregelmäßige Bestellungen (Variationskoeffizient {_fmt(v, lang, 1)})" if de
                 else f"irregular ordering (coefficient of variation {_fmt(v, lang, 1)})")

@@ -31,6 +31,9 @@ satisfaction_change            latest survey satisfaction - the customer's previ
 account_manager_quarters       quarters the current account manager has served the customer (contacts)
 days_since_last_order          recency in days (panel)
 revenue_change                 revenue per quarter, recent vs own baseline (smoothed ratio - 1)
+revenue_year_change            log ratio of the trailing year's revenue to the year before (shrunk)
+order_rate_change              orders in the quarter vs own baseline rate, empirical-Bayes log ratio
+orders_4q                      orders in the trailing year (activity level: sparse buyers are volatile)
 order_cv                       coefficient of variation of orders per quarter over the last 8 quarters
 tenure_quarters                quarters since the first order quarter (panel)
 p_alive                        BG/NBD probability that the customer is still buying (bestandlib.btyd)
@@ -66,12 +69,13 @@ HABITUATION_FEATURES = [
     "account_manager_quarters",
 ]
 #: General risk signals: recency, revenue trend, regularity, tenure and the BTYD view.
-BASE_FEATURES = ["days_since_last_order", "revenue_change", "order_cv", "tenure_quarters", "p_alive"]
+BASE_FEATURES = ["days_since_last_order", "revenue_change", "revenue_year_change", "order_rate_change",
+                 "orders_4q", "order_cv", "tenure_quarters", "p_alive"]
 #: All model inputs, in a fixed order.
 FEATURES = HABITUATION_FEATURES + BASE_FEATURES
 
 _DEFAULTS = {"recent_quarters": 2, "baseline_quarters": 8, "min_baseline_quarters": 4,
-             "smoothing": 0.5, "p_alive": True}
+             "smoothing": 0.5, "prior_quarters": 2.0, "p_alive": True}
 
 
 def feature_settings(config=None) -> dict:
@@ -109,6 +113,19 @@ def _smoothed_change(recent: pd.Series, base: pd.Series, a: float) -> pd.Series:
     return (recent + a) / (base + a) - 1.0
 
 
+def _shrunk_log_ratio(count: pd.Series, base_rate: pd.Series, n: pd.Series | float, prior: float,
+                      floor: float = 0.1) -> pd.Series:
+    """Empirical-Bayes log ratio of a recent count to the customer's own baseline rate.
+
+    With a Gamma prior centred on the baseline rate and worth ``prior`` quarters, the posterior mean
+    rate of the recent window is ``(count + prior x base) / (n + prior)``: a single quiet quarter
+    of a customer who orders twice a year moves it little, the same quarter of a weekly buyer a lot.
+    ``floor`` (events per quarter) keeps the logarithm finite for customers without any events.
+    """
+    post = (count + prior * base_rate) / (n + prior)
+    return np.log(post + floor) - np.log(base_rate + floor)
+
+
 def _quarter_counts(events: pd.DataFrame | None, date_col: str, frame: pd.DataFrame, name: str,
                     mask=None) -> pd.Series:
     """Events per customer-quarter, aligned to ``frame`` (zero where none)."""
@@ -136,7 +153,7 @@ def habituation_features(panel: pd.DataFrame, tables=None, *, contacts=None, com
         keyword arguments override single tables). Missing tables give NaN/neutral signals.
     config : dict, optional
         Full configuration (``churn.features``: ``recent_quarters``, ``baseline_quarters``,
-        ``min_baseline_quarters``, ``smoothing``, ``p_alive``); None = defaults.
+        ``min_baseline_quarters``, ``smoothing``, ``prior_quarters``, ``p_alive``); None = defaults.
 
     Returns
     -------
@@ -187,10 +204,22 @@ def habituation_features(panel: pd.DataFrame, tables=None, *, contacts=None, com
     f["interval_recent"] = interval_recent
     f["order_interval_change"] = (interval_recent / f["interval_base"] - 1.0).clip(-0.9, 10.0)
 
+    # The latest quarter's orders against the own baseline rate, shrunk toward it: the earliest
+    # sign of a gap, without the noise of a raw one-quarter ratio.
+    f["order_rate_change"] = _shrunk_log_ratio(f["orders"].astype(float), f["orders_base"], 1.0,
+                                               float(s["prior_quarters"]))
+
     # Revenue trend (a general signal; the share of wallet below is its habituation twin).
     f["revenue_recent"], f["revenue_base"] = recent_base("revenue")
     scale = f["revenue_base"].abs() + 1.0
     f["revenue_change"] = ((f["revenue_recent"] - f["revenue_base"]) / scale).clip(-1.0, 3.0)
+    # Trailing year against the year before: the comparison the partial-churn target makes, so a
+    # year inflated by one-off orders (which tends to fall back) shows here. The pseudo-count of 5 %
+    # of the two years' mean keeps a customer who stops at a finite value; known once both years
+    # lie inside the customer's history.
+    cur, prev = f["revenue_4q"].clip(lower=0), f["revenue_prev_4q"].clip(lower=0)
+    pseudo = 0.05 * (cur + prev) / 2 + 1.0
+    f["revenue_year_change"] = np.log((cur + pseudo) / (prev + pseudo)).where(f["tenure_quarters"] >= 7)
 
     # Contacts, visits, and the novelty channels (trainings and events).
     for name, mask in [("contacts", None), ("visits", "visit"), ("novelty", ("training", "event"))]:
@@ -231,7 +260,8 @@ def habituation_features(panel: pd.DataFrame, tables=None, *, contacts=None, com
 
     f["p_alive"] = _p_alive(f, orders, config) if (s["p_alive"] and orders is not None) else np.nan
     f["tenure_quarters"] = f["tenure_quarters"].astype(float)
-    for col in ["order_interval_change", "contact_change", "visit_change", "novelty_contact_change",
+    f["orders_4q"] = f["orders_4q"].astype(float)
+    for col in ["order_interval_change", "order_rate_change", "contact_change", "visit_change", "novelty_contact_change",
                 "share_of_wallet_change", "complaint_change", "revenue_change"]:
         f[col] = f[col].where(has_base)
     return f.drop(columns=[c for c in f.columns if c.startswith("_") and c != "_qi"]).rename(

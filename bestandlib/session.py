@@ -136,7 +136,11 @@ class Session:
 
         target = None
         if self.data_key is not None:
-            cfg_hash = hashlib.sha256(json.dumps(self.config, sort_keys=True, default=str).encode()).hexdigest()[:12]
+            # the key covers the config and the code that computes the features, so neither a
+            # changed setting nor a new version of the kit reads stale signals
+            h = hashlib.sha256(json.dumps(self.config, sort_keys=True, default=str).encode())
+            h.update(Path(features_mod.__file__).read_bytes())
+            cfg_hash = h.hexdigest()[:12]
             target = paths.INTERIM_DIR / self.data_key / f"features_{self.quarter_label}_{cfg_hash}.parquet"
         if target is not None and target.exists():
             self._features = pd.read_parquet(target)

@@ -144,8 +144,9 @@ class TestDemoWorld:
     def test_backtest_beats_both_baselines(self, demo):
         m = churn.backtest_metrics(demo["scores"]).set_index("score")
         print("\nbacktest ROC AUC:", m["roc_auc"].round(3).to_dict(), "PR AUC:", m["pr_auc"].round(3).to_dict())
-        assert m.loc["logistic", "roc_auc"] > m.loc["recency", "roc_auc"]
-        assert m.loc["logistic", "roc_auc"] > m.loc["p_alive", "roc_auc"]
+        # a clear margin, not a tie: on this world 0.675 vs 0.621 for both baselines
+        assert m.loc["logistic", "roc_auc"] > m.loc["recency", "roc_auc"] + 0.03
+        assert m.loc["logistic", "roc_auc"] > m.loc["p_alive", "roc_auc"] + 0.03
         assert m.loc["logistic", "lift_top"] > 1.5
         assert demo["scores"]["quarter"].nunique() >= 6
 

@@ -116,6 +116,29 @@ class TestSignals:
         assert f.loc[("A", "2023Q2"), "share_of_wallet_change"] == pytest.approx(-800 / 8000 / 8)
         assert f.loc[("B", "2023Q4"), "share_of_wallet_change"] == pytest.approx(-0.5 * 7 / 8)  # 2023Q2 empty
 
+    def test_order_rate_is_shrunk_toward_the_own_baseline(self, world):
+        f = _features(world)
+        # B ordered once a quarter and stops after 2023Q1: one empty quarter weighs 1 of 3 quarters
+        assert f.loc[("B", "2023Q1"), "order_rate_change"] == pytest.approx(0.0)
+        assert f.loc[("B", "2023Q2"), "order_rate_change"] == pytest.approx(np.log(2 / 3 + 0.1) - np.log(1.1))
+        # the stronger the prior, the less a single quarter moves the signal
+        strong = load_config(overrides={"churn": {"features": {"p_alive": False, "prior_quarters": 8}}})
+        g = _features(world, config=strong)
+        assert g.loc[("B", "2023Q2"), "order_rate_change"] > f.loc[("B", "2023Q2"), "order_rate_change"]
+        assert np.isnan(f.loc[("A", "2021Q3"), "order_rate_change"])  # no baseline yet
+
+    def test_trailing_year_against_the_year_before(self, world):
+        f = _features(world)
+        assert f.loc[("A", "2023Q4"), "revenue_year_change"] == pytest.approx(0.0)
+        # B: 2000 EUR in 2022 (quarters 5-8), nothing in 2023Q1..Q4 except 500 in 2023Q1
+        pseudo = 0.05 * (500 + 2000) / 2 + 1
+        assert f.loc[("B", "2023Q4"), "revenue_year_change"] == pytest.approx(np.log((500 + pseudo) / (2000 + pseudo)))
+        # 2022Q4: the year before (2021) held the extra 200 EUR of KNB
+        pseudo = 0.05 * (4000 + 4200) / 2 + 1
+        assert f.loc[("A", "2022Q4"), "revenue_year_change"] == pytest.approx(np.log((4000 + pseudo) / (4200 + pseudo)))
+        assert np.isnan(f.loc[("A", "2022Q3"), "revenue_year_change"])   # the year before is incomplete
+        assert f.loc[("B", "2023Q4"), "orders_4q"] == 1
+
 
 class TestNoLookAhead:
     def test_changing_later_data_leaves_earlier_quarters_unchanged(self, world):
