@@ -6,19 +6,22 @@ Run from the repository root::
 
 Generates N order lines (seeded; customers 20k at 1M, 100k at 10M, 200k at 50M, 400k above; five
 years 2021-2025; about three lines per order; 3 % credit notes) and streams them to a Parquet file in
-chunks of one million lines, so generation never holds the whole log in memory. Then each contender
-runs in a fresh Python process (start, imports, read, compute, write the result to Parquet), timed by
-wall clock; peak memory is the child's maximum resident set size (``os.wait4``):
+chunks of one million lines, so generation never holds the whole log in memory; the file is kept in
+``benchmarks/_data/`` (git-ignored) and reused by later runs of the same size (``--fresh`` regenerates,
+``--workdir`` puts it elsewhere). Then each contender runs in a fresh Python process (start, imports,
+read, compute, write the result to Parquet), timed by wall clock; peak memory is the child's maximum
+resident set size (``os.wait4``):
 
-* ``kit``: :func:`bestandlib.panel.build_panel` and :func:`bestandlib.panel.rfm_summary` on the Parquet
-  file (the engine reads it itself);
+* ``kit``: :func:`bestandlib.panel.build_panel_and_rfm` (panel and RFM summary from one scan) on the
+  Parquet file (the engine reads it itself; ``--engine ibis``: the Ibis expressions on DuckDB);
 * ``pandas``: the same panel and RFM summary with idiomatic pandas (groupby/agg/merge, no apply),
   skipped when it would not fit in memory (about 200 bytes per line);
 * ``lifetimes``: ``summary_data_from_transaction_data`` (RFM only), skipped likewise.
 
 At every size the kit's and pandas' results are compared (same panel, same RFM table). The last line
 is ``speedup_vs_pandas=<x> memory_ratio_vs_pandas=<y>`` (pandas time / kit time, pandas peak / kit
-peak; medians over ``--repeats``), or ``pandas=skipped``.
+peak; medians over ``--repeats``), or ``pandas=skipped``. The ``load`` column is the machine's 1-minute
+load average when the contender started: on a shared machine, compare only runs at similar load.
 """
 from __future__ import annotations
 
@@ -119,8 +122,8 @@ def run_kit(data: Path, out: Path, engine: str) -> None:
         panel_df = panel._finish(panel._panel_ibis(data, None, con))
         rfm = panel.rfm_summary(data, engine=con)
     else:
-        panel_df = panel.build_panel(data, engine=engine)
-        rfm = panel.rfm_summary(data, engine=engine)
+        # one scan of the lines for both (on DuckDB; other engines run the two expressions)
+        panel_df, rfm = panel.build_panel_and_rfm(data, engine=engine)
     panel_df.to_parquet(out / "panel.parquet", index=False)
     rfm.to_parquet(out / "rfm.parquet", index=False)
 
@@ -247,7 +250,9 @@ def main(argv=None) -> None:
     ap.add_argument("--engine", default="duckdb", help="duckdb (default), ibis (Ibis on DuckDB), pyspark")
     ap.add_argument("--skip-pandas", action="store_true")
     ap.add_argument("--skip-lifetimes", action="store_true")
-    ap.add_argument("--workdir", default=None, help="keep the generated data here (default: a temp dir)")
+    ap.add_argument("--workdir", default=str(ROOT / "benchmarks" / "_data"),
+                    help="where the generated data is kept and reused (default: benchmarks/_data)")
+    ap.add_argument("--fresh", action="store_true", help="generate the data even if it exists")
     ap.add_argument("--run", help=argparse.SUPPRESS)
     ap.add_argument("--data", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -260,15 +265,21 @@ def main(argv=None) -> None:
         runner(Path(args.data), Path(args.out))
         return
 
-    tmp = tempfile.TemporaryDirectory(prefix="bestand-bench-", dir=args.workdir)
+    Path(args.workdir).mkdir(parents=True, exist_ok=True)
+    tmp = tempfile.TemporaryDirectory(prefix="bestand-bench-", dir=args.workdir)  # results only
     work = Path(tmp.name)
     customers = args.customers or default_customers(args.lines)
-    data = work / f"orders_{args.lines}.parquet"
-    t0 = time.perf_counter()
-    generate(data, args.lines, customers)
-    gen = time.perf_counter() - t0
+    data = Path(args.workdir) / f"orders_{args.lines}_{customers}.parquet"
+    if args.fresh or not data.exists():
+        t0 = time.perf_counter()
+        partial = data.with_suffix(".partial")
+        generate(partial, args.lines, customers)
+        partial.replace(data)  # an interrupted run leaves no truncated file behind
+        how = f"generated in {time.perf_counter() - t0:.1f} s"
+    else:
+        how = "reused"
     print(f"lines={args.lines:,} customers={customers:,} parquet={data.stat().st_size / 2**20:.0f} MiB "
-          f"generated in {gen:.1f} s; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+          f"{how}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
 
     fits = available_bytes()
     contenders = [("kit", f"kit ({args.engine})")]
@@ -279,15 +290,16 @@ def main(argv=None) -> None:
             skipped.append(name)
         else:
             contenders.append((name, name))
-    results = {}
+    results, load = {}, {}
     for name, label in contenders:
+        load[name] = os.getloadavg()[0]
         runs = [measure(name, data, work / name, args.engine) for _ in range(args.repeats)]
         results[name] = (statistics.median(r[0] for r in runs), statistics.median(r[1] for r in runs))
     kit_t, kit_m = results["kit"]
-    print(f"{'contender':<16}{'wall s':>10}{'peak MiB':>11}{'time/kit':>10}{'mem/kit':>9}")
+    print(f"{'contender':<16}{'wall s':>10}{'peak MiB':>11}{'time/kit':>10}{'mem/kit':>9}{'load':>7}")
     for name, label in contenders:
         t, m = results[name]
-        print(f"{label:<16}{t:>10.1f}{m:>11.0f}{t / kit_t:>10.2f}{m / kit_m:>9.2f}")
+        print(f"{label:<16}{t:>10.1f}{m:>11.0f}{t / kit_t:>10.2f}{m / kit_m:>9.2f}{load[name]:>7.1f}")
     for name in skipped:
         print(f"{name:<16}{'skipped (would not fit in memory, or --skip)':>40}")
     if "pandas" in results:

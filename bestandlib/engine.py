@@ -11,12 +11,14 @@ twin for the embedded default:
   mode. Needs the optional extra: ``pip install 'bestand[spark]'``.
 
 Only results with one row per customer or customer-quarter come back to pandas; everything after that
-stays in pandas and scikit-learn.
+stays in pandas and scikit-learn. :func:`check_orders` validates order logs too large for pandas with
+DuckDB queries (same problem table as :func:`bestandlib.io.validate`, rows in and out counted).
 """
 from __future__ import annotations
 
 import copy
 import functools
+from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
 
@@ -158,3 +160,173 @@ def parquet_pattern(path) -> str:
 
 def is_path(obj) -> bool:
     return isinstance(obj, (str, PathLike))
+
+
+# --- validation of large order inputs in the engine --------------------------------------------------
+
+@dataclass
+class OrdersCheck:
+    """Result of :func:`check_orders`: the problems and how many rows went in and came out.
+
+    Attributes
+    ----------
+    problems : DataFrame
+        ``file, line, column, value, message, severity`` as :func:`bestandlib.io.validate` returns them
+        (line = 1-based row number in its Parquet file, ``<NA>`` for problems of a whole file), sorted by
+        file and line; at most ``limit`` rows per check.
+    rows_in : int
+        Rows read from all files.
+    rows_out : int
+        Rows without any error (what the aggregation may use); ``rows_in - rows_out`` rows have one.
+    counts : DataFrame
+        ``column, message, rows``: every check with its full number of failing rows (also beyond
+        ``limit``), so nothing disappears silently.
+    """
+
+    problems: "pd.DataFrame"
+    rows_in: int
+    rows_out: int
+    counts: "pd.DataFrame"
+
+
+#: Order columns checked by :func:`check_orders`: kind and whether a value is required (data contract).
+_ORDER_CHECKS = {"order_id": ("id", True), "customer_id": ("id", True), "order_date": ("date", True),
+                 "product_group": ("text", False), "quantity": ("number", True),
+                 "net_revenue": ("money", True), "contribution_margin": ("money", True)}
+
+
+def check_orders(orders, customers=None, today=None, config=None, limit: int = 1000) -> OrdersCheck:
+    """Check a large Parquet orders input with DuckDB queries, without loading it into pandas.
+
+    The checks of :func:`bestandlib.io.validate` that matter for order logs too large for pandas, with
+    the same messages: missing required values, text that is no number or date, NaN or infinite money
+    and quantities, dates in the future or before 1900, and (with ``customers``) unknown customer ids.
+    All row conditions are evaluated in one scan; only failing rows are kept. The column names must be
+    the canonical ones (``order_id, customer_id, order_date, ...``): the column mapping and the CSV
+    dialects of :mod:`bestandlib.io` are for files that pandas reads.
+
+    Parameters
+    ----------
+    orders : str or Path
+        A Parquet file or a folder of Parquet files (searched recursively, e.g. partitioned).
+    customers : str, Path, DataFrame or iterable, optional
+        Known customers: a Parquet file or folder or a DataFrame with ``customer_id``, or the ids
+        themselves. None skips the unknown-customer check.
+    today : date-like, optional
+        Dates after it are "in the future". Default: the current date.
+    config : dict, optional
+        Full configuration (``engine.duckdb``: memory limit, threads); None means the defaults.
+    limit : int
+        At most this many problem rows per check (``counts`` has the full numbers).
+
+    Returns
+    -------
+    OrdersCheck
+        ``problems``, ``rows_in``, ``rows_out`` and ``counts`` (see :class:`OrdersCheck`).
+
+    Examples
+    --------
+    >>> check = check_orders("data/raw/orders/", customers="data/raw/customers.parquet")  # doctest: +SKIP
+    >>> check.rows_in - check.rows_out                                                  # doctest: +SKIP
+    0
+    """
+    import pandas as pd
+
+    if not is_path(orders):
+        raise BestandError(f"check_orders reads a Parquet file or folder, not {type(orders).__name__}.")
+    today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today).normalize()
+    pattern = parquet_pattern(orders).replace("'", "''")
+    con = duckdb_connection(config)
+    try:
+        # DuckDB 2.0 trusts Parquet min/max statistics, which pyarrow writes without NaN: it would fold
+        # isnan(x) to false for a column with min 10 and max 100 even when a value is NaN
+        con.execute("SET disabled_optimizers = 'statistics_propagation'")
+        con.execute(f"CREATE TEMP VIEW src AS SELECT * FROM read_parquet('{pattern}', filename = true, "
+                    f"file_row_number = true, union_by_name = true)")
+        types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE src)").fetchall())
+        file_problems, checks = [], []
+        for col, (kind, required) in _ORDER_CHECKS.items():
+            if col not in types:
+                if required:
+                    file_problems.append((col, f"required column {col} is missing"))
+                continue
+            checks += _column_checks(col, kind, required, types[col], today)
+        if customers is not None and "customer_id" in types:
+            _register_customers(con, customers)
+            checks.append(("customer_id", "unknown customer_id (not in customers)",
+                           "customer_id IS NOT NULL AND CAST(customer_id AS VARCHAR) "
+                           "NOT IN (SELECT customer_id FROM known_customers)"))
+        rows_in = con.execute("SELECT count(*) FROM src").fetchone()[0]
+        flags = ", ".join(f"coalesce({cond}, false) AS c{i}" for i, (_, _, cond) in enumerate(checks))
+        any_bad = " OR ".join(f"c{i}" for i in range(len(checks))) or "false"
+        values = ", ".join(f"CAST({col} AS VARCHAR) AS v{i}" for i, (col, _, _) in enumerate(checks))
+        # the one scan: only failing rows are kept (spilling to disk if there are very many)
+        con.execute(f"CREATE TEMP TABLE bad AS SELECT * FROM (SELECT filename AS file, "
+                    f"file_row_number + 1 AS line{', ' + flags if checks else ''}"
+                    f"{', ' + values if checks else ''} FROM src) WHERE {any_bad}")
+        rows_bad = con.execute("SELECT count(*) FROM bad").fetchone()[0]
+        frames, counts = [], []
+        for i, (col, message, _) in enumerate(checks):
+            counts.append((col, message, con.execute(f"SELECT count(*) FROM bad WHERE c{i}").fetchone()[0]))
+            frames.append(con.execute(
+                f"SELECT file, line, ? AS \"column\", coalesce(v{i}, '') AS value, ? AS message "
+                f"FROM bad WHERE c{i} ORDER BY file, line LIMIT {int(limit)}", [col, message]).df())
+    finally:
+        con.close()
+    for col, message in file_problems:
+        frames.append(pd.DataFrame({"file": [str(orders)], "line": [pd.NA], "column": [col],
+                                    "value": [""], "message": [message]}))
+    frames = [f for f in frames if len(f)]
+    problems = (pd.concat(frames, ignore_index=True) if frames else
+                pd.DataFrame({c: [] for c in ("file", "line", "column", "value", "message")}))
+    problems["line"] = problems["line"].astype("Int64")
+    problems["severity"] = "error"
+    for col in ("file", "column", "value", "message", "severity"):
+        problems[col] = problems[col].astype(str)
+    problems = (problems.assign(_l=problems["line"].fillna(0))
+                .sort_values(["file", "_l"], kind="stable").drop(columns="_l").reset_index(drop=True))
+    counts = pd.DataFrame(counts + [(c, m, rows_in) for c, m in file_problems],
+                          columns=["column", "message", "rows"]).astype({"rows": "int64"})
+    # a file that lacks a required column has no usable row
+    rows_out = 0 if file_problems else rows_in - rows_bad
+    return OrdersCheck(problems, int(rows_in), int(rows_out), counts)
+
+
+def _column_checks(col: str, kind: str, required: bool, sql_type: str, today) -> list[tuple[str, str, str]]:
+    """(column, message, SQL condition that is true for a failing row) for one column."""
+    is_text = sql_type.upper() == "VARCHAR"
+    out = []
+    if required:
+        empty = f"({col} IS NULL OR trim(CAST({col} AS VARCHAR)) = '')" if is_text else f"{col} IS NULL"
+        out.append((col, "value missing", empty))
+    if kind in ("number", "money"):
+        if is_text:  # numbers stored as text: a text that does not parse is "not a number"
+            out.append((col, "not a number", f"trim({col}) <> '' AND TRY_CAST({col} AS DOUBLE) IS NULL"))
+        value = f"TRY_CAST({col} AS DOUBLE)"
+        out.append((col, "NaN or infinity is not a value", f"(isnan({value}) OR isinf({value}))"))
+    elif kind == "date":
+        value = f"TRY_CAST({col} AS DATE)"
+        if is_text:
+            out.append((col, "not a date", f"trim({col}) <> '' AND {value} IS NULL"))
+        out.append((col, f"date in the future (after {today:%Y-%m-%d})",
+                    f"{value} > DATE '{today:%Y-%m-%d}'"))
+        out.append((col, "date before 1900", f"{value} < DATE '1900-01-01'"))
+    return out
+
+
+def _register_customers(con, customers) -> None:
+    """The known customer ids as the table ``known_customers(customer_id)``."""
+    import pandas as pd
+
+    if is_path(customers):
+        pattern = parquet_pattern(customers).replace("'", "''")
+        con.execute(f"CREATE TEMP TABLE known_customers AS SELECT DISTINCT CAST(customer_id AS VARCHAR) "
+                    f"AS customer_id FROM read_parquet('{pattern}', union_by_name = true)")
+        return
+    if isinstance(customers, pd.DataFrame):
+        ids = customers["customer_id"]
+    else:
+        ids = pd.Series(list(customers))
+    frame = pd.DataFrame({"customer_id": ids.dropna().astype(str).unique()})
+    con.register("known_customers_src", frame)
+    con.execute("CREATE TEMP TABLE known_customers AS SELECT customer_id FROM known_customers_src")

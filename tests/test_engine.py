@@ -97,7 +97,102 @@ class TestRFMSummary:
         assert r.loc["B"].tolist() == [0, 0.0, 0.0, 0.0]
         assert panel.rfm_summary(orders).loc[0, "T"] == pytest.approx(4.0)  # weeks by default
 
+    @pytest.mark.parametrize("until, end", [(None, None), ("2023Q2", None), (None, "2023-05-17"),
+                                            ("2023Q2", "2024-02-01"), ("2024Q3", "2023-05-17")])
+    def test_panel_and_rfm_from_one_scan_equal_the_two_calls(self, until, end):
+        orders = random_orders(25, n=800, customers=40)
+        p, r = panel.build_panel_and_rfm(orders, until=until, observation_end=end)
+        assert_same_panel(p, panel.build_panel(orders, until=until))
+        pd.testing.assert_frame_equal(r, panel.rfm_summary(orders, observation_end=end),
+                                      check_exact=False, rtol=1e-12, atol=1e-9)
+        # and against btyd's pandas implementation, the reference for the conventions
+        expected = btyd.rfm_summary(orders, observation_end=end)
+        pd.testing.assert_frame_equal(r, expected.astype(r.dtypes.to_dict()), check_exact=False,
+                                      rtol=1e-9, atol=1e-9)
+
+    def test_panel_and_rfm_dates_are_datetime64(self, tmp_path):
+        orders = random_orders(26, n=200, customers=10)
+        orders.to_parquet(tmp_path / "o.parquet")
+        p, r = panel.build_panel_and_rfm(tmp_path / "o.parquet")
+        for col in ("quarter_end", "first_order_date", "last_order_date"):
+            assert p[col].dtype == "datetime64[ns]"
+        assert len(r) == orders["customer_id"].nunique()
+
     def test_nothing_before_observation_end(self):
         orders = make_orders([("A", "2024-01-01", "1", "x", 1, 1.0, 1.0)])
         with pytest.raises(btyd.RFMDataError, match="observation_end"):
             panel.rfm_summary(orders, observation_end="2023-01-01")
+
+
+class TestCheckOrders:
+    """Validation of large Parquet inputs in DuckDB: same problem table as bestandlib.io.validate."""
+
+    def write(self, tmp_path, orders, name="orders.parquet"):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = tmp_path / name
+        # keep NaN as NaN (pandas' to_parquet would store it as a missing value)
+        table = pa.Table.from_pandas(orders, preserve_index=False)
+        for col in ("net_revenue", "contribution_margin"):
+            if col in orders and orders[col].dtype == "float64":
+                i = table.column_names.index(col)
+                table = table.set_column(i, col, pa.array(orders[col].to_numpy(), from_pandas=False))
+        pq.write_table(table, path)
+        return path
+
+    def test_bad_rows_are_found_with_file_line_column_value(self, tmp_path):
+        orders = make_orders([
+            ("A", "2024-01-10", "1", "x", 1, 100.0, 30.0),
+            ("Z", "2024-01-11", "2", "x", 1, 50.0, 10.0),             # unknown customer (line 2)
+            ("A", "2024-01-12", "3", "x", 1, float("nan"), 1.0),      # NaN money (line 3)
+            ("B", "2031-05-01", "4", "x", 1, 10.0, float("inf")),     # future date and inf (line 4)
+            ("B", "2024-02-01", "5", "x", 1, 10.0, 1.0),
+        ])
+        orders.loc[4, "order_id"] = None                               # missing id (line 5)
+        path = self.write(tmp_path, orders)
+        check = engine.check_orders(path, customers=["A", "B"], today="2025-12-31")
+        p = check.problems
+        assert list(p.columns) == ["file", "line", "column", "value", "message", "severity"]
+        got = set(zip(p["line"].astype(int), p["column"], p["message"]))
+        assert got == {
+            (2, "customer_id", "unknown customer_id (not in customers)"),
+            (3, "net_revenue", "NaN or infinity is not a value"),
+            (4, "order_date", "date in the future (after 2025-12-31)"),
+            (4, "contribution_margin", "NaN or infinity is not a value"),
+            (5, "order_id", "value missing"),
+        }
+        assert p.loc[p["column"] == "customer_id", "value"].tolist() == ["Z"]
+        assert p["file"].str.endswith("orders.parquet").all() and (p["severity"] == "error").all()
+        assert p["line"].is_monotonic_increasing
+        # rows in and out: four rows have at least one error, nothing disappears silently
+        assert (check.rows_in, check.rows_out) == (5, 1)
+        assert check.counts["rows"].sum() == 5
+
+    def test_folder_text_columns_limit_and_missing_column(self, tmp_path):
+        folder = tmp_path / "orders"
+        good = make_orders([("A", "2024-01-10", str(i), "x", 1, 10.0, 1.0) for i in range(30)])
+        bad = good.astype({"net_revenue": "str"})
+        bad.loc[[3, 7], "net_revenue"] = "zehn"                        # text that is no number
+        for name, part in (("a", good), ("b", bad)):
+            (folder / f"part={name}").mkdir(parents=True)
+            part.to_parquet(folder / f"part={name}" / "p.parquet", index=False)
+        check = engine.check_orders(folder, limit=1)
+        assert check.rows_in == 60 and check.rows_out == 58
+        assert len(check.problems) == 1  # limit per check; counts have the full number
+        row = check.problems.iloc[0]
+        assert (row["line"], row["value"], row["message"]) == (4, "zehn", "not a number")
+        assert "part=b" in row["file"]
+        assert check.counts.set_index("message").loc["not a number", "rows"] == 2
+        # a file without a required column: one whole-file problem, no usable row
+        path = self.write(tmp_path, good.drop(columns="contribution_margin"), "narrow.parquet")
+        check = engine.check_orders(path)
+        assert check.problems["message"].tolist() == ["required column contribution_margin is missing"]
+        assert check.problems["line"].isna().all() and check.rows_out == 0
+
+    def test_clean_input_and_not_a_path(self, tmp_path):
+        path = self.write(tmp_path, random_orders(27, n=300, customers=10))
+        check = engine.check_orders(path, customers=tmp_path / "orders.parquet", today="2030-01-01")
+        assert check.problems.empty and check.rows_in == check.rows_out == 300
+        with pytest.raises(BestandError, match="Parquet"):
+            engine.check_orders(random_orders(1))

@@ -182,6 +182,29 @@ class TestBuildPanel:
         with pytest.raises(BestandError, match="No orders"):
             build_panel(tmp_path / "missing.parquet")
 
+    def test_many_product_groups_span_several_masks(self):
+        # product groups travel as 62-bit masks in the DuckDB query: 150 groups need three of them
+        rng = np.random.default_rng(8)
+        orders = random_orders(8, n=600, customers=12)
+        orders["product_group"] = [f"G{g:03d}" for g in rng.integers(0, 150, len(orders))]
+        panel = build_panel(orders)
+        assert panel["new_product_groups"].max() > 0
+        assert_same_panel(panel, pandas_panel(orders))
+
+    def test_order_on_several_days_is_one_order(self):
+        orders = make_orders([
+            ("A", "2024-01-10", "1", "x", 1, 10.0, 1.0),
+            ("A", "2024-02-11", "1", "y", 1, 10.0, 1.0),   # same order, later day, same quarter
+            ("A", "2024-04-02", "1", "y", 1, 10.0, 1.0),   # same order id in the next quarter
+            ("A", "2024-04-03", "2", "z", -1, -5.0, -1.0),  # a credit note only: no order
+        ])
+        panel = build_panel(orders)
+        assert panel["orders"].tolist() == [1, 1]
+        assert panel["product_groups"].tolist() == [2, 1]
+        assert panel["new_product_groups"].tolist() == [2, 0]
+        assert panel["last_order_date"].tolist() == [pd.Timestamp("2024-02-11"), pd.Timestamp("2024-04-02")]
+        assert panel["first_order_date"].eq(pd.Timestamp("2024-01-10")).all()
+
     @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.lists(st.tuples(st.sampled_from("ABCDE"), st.integers(0, 1500),
                               st.floats(-1e4, 1e5, allow_nan=False).map(lambda x: round(x, 2))),
