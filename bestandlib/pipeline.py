@@ -308,7 +308,7 @@ def _execute_all(steps, build, reports_root, qlabel, data_dir, config_path, cfg,
     bar_iter = iter(bar) if hasattr(bar, "__iter__") else None
     with ProcessPoolExecutor(max_workers=workers) as pool:
         pending = {}
-        for step in steps:
+        for step in _longest_first(steps, reports_root):
             out_nb = build / "notebooks" / step.notebook.name
             fut = pool.submit(_run_one, str(step.notebook), str(out_nb),
                               {**base, "bestand_section": step.notebook.stem})
@@ -335,6 +335,21 @@ def _execute_all(steps, build, reports_root, qlabel, data_dir, config_path, cfg,
     highlight_order = [(s.href, [n for n in names if n.startswith(s.notebook.stem + "__")]) for s in steps]
     return ([{"notebook": s.notebook.name, "title": s.title, "seconds": round(timings[s.notebook.name], 2)}
              for s in steps], highlight_order)
+
+
+def _longest_first(steps, reports_root: Path):
+    """The steps, slowest first by the newest earlier run's timings (so two workers finish together).
+
+    Without earlier timings the notebook order is kept. The report order does not depend on this.
+    """
+    runs = sorted(Path(reports_root).glob("*/run.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    for run_json in runs[:1]:
+        try:
+            seconds = {n["notebook"]: n["seconds"] for n in json.loads(run_json.read_text())["notebooks"]}
+        except (OSError, ValueError, KeyError, TypeError):
+            return steps
+        return sorted(steps, key=lambda s: -seconds.get(s.notebook.name, 0.0))
+    return steps
 
 
 def _keep_failed(out_nb: Path, reports_root: Path, qlabel: str) -> Path:
