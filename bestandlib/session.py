@@ -311,9 +311,37 @@ def open(quarter=None, data_dir=paths.DEMO_DIR, config=None, lang: str = "de", o
     key = _cache_key(data_dir, cfg)
     pnl = panel_cached(tables, q, data_key=key, config=cfg)
     _setup_plots()
+    _setup_tables()
     return Session(quarter=q, data_dir=data_dir, config=cfg, lang=lang, tables=tables, panel=pnl,
                    output_dir=Path(output_dir) if output_dir else None, all_tables=all_tables,
                    pseudonymized=bool(pseudonymize), _real_names=real, data_key=key)
+
+
+def _dataframe_html(df: pd.DataFrame) -> str | None:
+    """pandas' notebook table, without the 0..n row numbers when the index carries no meaning.
+
+    Returns None (IPython then shows pandas' own table) for anything unexpected: a display helper
+    must never fail a notebook.
+    """
+    if not isinstance(df.index, pd.RangeIndex):
+        return None
+    try:
+        max_rows = pd.get_option("display.max_rows")
+        return df.to_html(index=False, max_rows=max_rows, max_cols=pd.get_option("display.max_columns"),
+                          show_dimensions=len(df) > max_rows, classes="dataframe", border=0, na_rep="–")
+    except Exception:  # noqa: BLE001 - fall back to the default representation
+        return None
+
+
+def _setup_tables() -> None:
+    # Managers read these tables on the report pages: row numbers 0..n only distract there.
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with ipykernel
+        return
+    ip = get_ipython()
+    if ip is not None:
+        ip.display_formatter.formatters["text/html"].for_type(pd.DataFrame, _dataframe_html)
 
 
 def _setup_plots() -> None:
