@@ -20,6 +20,25 @@ PROJ_ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "fixtures"
 
 
+PARAMETERS = ('quarter = None\ndata_dir = "../data/raw/demo"\nconfig = None\n'
+              'lang = "de"\noutput_dir = None')
+
+
+def write_notebook(path: Path, title: str, *code_cells: str) -> Path:
+    """A small analysis notebook for pipeline tests: a heading, the standard parameters cell (tagged
+    ``parameters``) and ``code_cells``."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    params = nbformat.v4.new_code_cell(PARAMETERS)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell(f"# {title}"), params,
+                *(nbformat.v4.new_code_cell(src) for src in code_cells)]
+    nbformat.write(nb, str(path))
+    return Path(path)
+
+
 @pytest.fixture(autouse=True)
 def _close_figures():
     yield

@@ -16,6 +16,7 @@ import yaml
 
 from bestandlib.cli import main
 from tests.conftest import FIXTURES
+from tests.conftest import write_notebook
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 CASES = sorted(p.parent for p in CORPUS.glob("*/expected.yml"))
@@ -88,17 +89,7 @@ REPORT_CASES = [c for c in CASES if _expected(c).get("valid") and _expected(c).g
 def quick_notebook(tmp_path_factory):
     """A notebook with the standard parameters and one trivial cell: a kernel start (~2 s) instead of
     the fixture notebook's imports, so every valid case can run through the pipeline quickly."""
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell('quarter = None\ndata_dir = "../data/raw/demo"\nconfig = None\n'
-                                       'lang = "de"\noutput_dir = None')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# Check"), params, nbformat.v4.new_code_cell("quarter")]
-    path = tmp_path_factory.mktemp("nb") / "01_check.ipynb"
-    nbformat.write(nb, path)
-    return path
+    return write_notebook(tmp_path_factory.mktemp("nb") / "01_check.ipynb", "Check", "quarter")
 
 
 def _render(case: Path, root: Path, notebooks) -> tuple[Path, str]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from bestandlib import pipeline
+from tests.conftest import write_notebook
 
 QUARTER = "2025Q1"
 CORPUS = Path(__file__).parent / "bad_inputs"
@@ -29,19 +30,10 @@ if os.environ.get("BESTAND_TEST_PAUSE_AT") == "notebook":
 
 
 def _notebook(path: Path) -> Path:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell('quarter = None\ndata_dir = "../data/raw/demo"\nconfig = None\n'
-                                       'lang = "de"\noutput_dir = None')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# Crash"), params, nbformat.v4.new_code_cell(PAUSING_CELL),
-                nbformat.v4.new_code_cell("import pathlib\n(pathlib.Path(output_dir) / 'tables').mkdir("
-                                          "exist_ok=True)\n(pathlib.Path(output_dir) / 'tables' / 'lang.csv')"
-                                          ".write_text('lang\\n' + lang + '\\n')")]
-    nbformat.write(nb, path)
-    return path
+    return write_notebook(path, "Crash", PAUSING_CELL,
+                          "import pathlib\n(pathlib.Path(output_dir) / 'tables').mkdir("
+                          "exist_ok=True)\n(pathlib.Path(output_dir) / 'tables' / 'lang.csv')"
+                          ".write_text('lang\\n' + lang + '\\n')")
 
 
 @pytest.fixture(scope="module")

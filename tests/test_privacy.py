@@ -13,6 +13,7 @@ import pytest
 from bestandlib import pipeline, privacy, session
 from bestandlib.cli import main
 from bestandlib.errors import ConfigError
+from tests.conftest import write_notebook
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(__file__).parent / "bad_inputs"
@@ -35,16 +36,7 @@ names
 
 
 def names_notebook(path: Path) -> Path:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell('quarter = None\ndata_dir = "../data/raw/demo"\nconfig = None\n'
-                                       'lang = "de"\noutput_dir = None')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# Kunden"), params, nbformat.v4.new_code_cell(NAMES_CELL)]
-    nbformat.write(nb, path)
-    return path
+    return write_notebook(path, "Kunden", NAMES_CELL)
 
 
 # --- pseudonyms ---------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bestandlib import pipeline
+from tests.conftest import write_notebook
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 DATA = CORPUS / "extra_columns" / "data"
@@ -29,16 +30,7 @@ plt.show()
 
 
 def _notebook(path: Path) -> Path:
-    import nbformat
-
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    params = nbformat.v4.new_code_cell('quarter = None\ndata_dir = "../data/raw/demo"\nconfig = None\n'
-                                       'lang = "de"\noutput_dir = None')
-    params.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# Umsatz"), params, nbformat.v4.new_code_cell(PLOT_CELL)]
-    nbformat.write(nb, path)
-    return path
+    return write_notebook(path, "Umsatz", PLOT_CELL)
 
 
 IMAGES = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=\s]+)")
