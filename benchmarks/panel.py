@@ -17,6 +17,9 @@ resident set size (``os.wait4``):
 * ``pandas``: the same panel and RFM summary with idiomatic pandas (groupby/agg/merge, no apply),
   skipped when it would not fit in memory (about 200 bytes per line);
 * ``lifetimes``: ``summary_data_from_transaction_data`` (RFM only), skipped likewise.
+* ``check``: :func:`bestandlib.engine.check_orders`, the validation of the lines in the engine (every
+  check of the data contract, unknown customers included, in one scan; ``--skip-check`` leaves it out).
+  Shown for information; the ratios compare the panel builds.
 
 At every size the kit's and pandas' results are compared (same panel, same RFM table). The last line
 is ``speedup_vs_pandas=<x> memory_ratio_vs_pandas=<y>`` (pandas time / kit time, pandas peak / kit
@@ -128,8 +131,24 @@ def run_kit(data: Path, out: Path, engine: str) -> None:
     rfm.to_parquet(out / "rfm.parquet", index=False)
 
 
+def run_check(data: Path, out: Path, engine: str) -> None:
+    """The kit's validation of the lines in the engine (what ``bestand validate`` runs above
+    ``data.engine_min_order_lines``): every check of the data contract in one scan, rows counted."""
+    import json
+
+    from bestandlib import engine as eng
+
+    customers = [f"K{i:07d}" for i in range(int(data.stem.split("_")[-1]))]
+    check = eng.check_orders(data, customers=customers, today="2026-01-01")
+    (out / "check.json").write_text(json.dumps({"rows_in": check.rows_in, "rows_out": check.rows_out}))
+
+
 def pandas_panel_and_rfm(o):
-    """Panel and RFM summary with idiomatic pandas: vectorised groupby/agg/merge, no per-customer code."""
+    """Panel and RFM summary with idiomatic pandas: vectorised groupby/agg/merge, no per-customer code.
+
+    Computes every panel column the kit does (including purchase-day gaps and trailing-year product
+    groups), so that both do the same work and their results can be compared.
+    """
     import pandas as pd
 
     d = o["order_date"]
@@ -143,16 +162,36 @@ def pandas_panel_and_rfm(o):
         first_d=("order_date", "min"), last_d=("order_date", "max"))
     first_group = sale.groupby(["customer_id", "product_group"], sort=False)["qi"].min()
     new_groups = first_group.reset_index().groupby(["customer_id", "qi"]).size().rename("new_product_groups")
-    cq = cq.join(cqs).join(new_groups).reset_index()
+    # purchase days: the gap to the customer's previous one counts in the quarter of the later day
+    days = (sale[["customer_id", "order_date", "qi"]].drop_duplicates()
+            .sort_values(["customer_id", "order_date"]))
+    by_cust = days.groupby("customer_id", sort=False)
+    days["gap"] = by_cust["order_date"].diff().dt.days.astype("float64")
+    days["gap_sq"] = days["gap"] ** 2
+    days["first_gap"] = days["gap"].where(by_cust["qi"].shift() != days["qi"])
+    gaps = days.groupby(["customer_id", "qi"], sort=False).agg(
+        order_days=("gap", "size"), gap_days_sum=("gap", "sum"), gap_days_sumsq=("gap_sq", "sum"),
+        first_gap_days=("first_gap", "max"))
+    del days
+    cq = cq.join(cqs).join(new_groups).join(gaps).reset_index()
     cust = cq.groupby("customer_id").agg(first_qi=("qi", "min"), first_order_date=("first_d", "min"))
     last_qi = int(cq["qi"].max())
     n = last_qi - cust["first_qi"].to_numpy() + 1
     grid = pd.DataFrame({"customer_id": np.repeat(cust.index.to_numpy(), n),
                          "qi": np.concatenate([np.arange(f, last_qi + 1) for f in cust["first_qi"]])})
-    p = grid.merge(cq, on=["customer_id", "qi"], how="left").sort_values(["customer_id", "qi"])
-    counts = ["orders", "lines", "product_groups", "new_product_groups"]
+    # product groups of the trailing year: each (group, quarter) bought also counts in the next 3 quarters
+    gq = sale[["customer_id", "product_group", "qi"]].drop_duplicates()
+    spread = pd.concat([gq.assign(qi=gq["qi"] + k) for k in range(4)], ignore_index=True)
+    groups_4q = spread.groupby(["customer_id", "qi"], sort=False)["product_group"].nunique().rename(
+        "product_groups_4q")
+    del gq, spread
+    p = (grid.merge(cq, on=["customer_id", "qi"], how="left")
+         .merge(groups_4q.reset_index(), on=["customer_id", "qi"], how="left")
+         .sort_values(["customer_id", "qi"]))
+    counts = ["orders", "lines", "product_groups", "new_product_groups", "order_days", "product_groups_4q"]
     p[counts] = p[counts].fillna(0).astype("int64")
-    p[["revenue", "margin", "quantity"]] = p[["revenue", "margin", "quantity"]].fillna(0.0)
+    sums = ["revenue", "margin", "quantity", "gap_days_sum", "gap_days_sumsq"]
+    p[sums] = p[sums].fillna(0.0)
     p = p.join(cust, on="customer_id")
     # running maximum; cummax leaves quarters without orders empty, so carry it forward
     p["last_order_date"] = p.groupby("customer_id")["last_d"].cummax()
@@ -250,6 +289,7 @@ def main(argv=None) -> None:
     ap.add_argument("--engine", default="duckdb", help="duckdb (default), ibis (Ibis on DuckDB), pyspark")
     ap.add_argument("--skip-pandas", action="store_true")
     ap.add_argument("--skip-lifetimes", action="store_true")
+    ap.add_argument("--skip-check", action="store_true", help="do not time the validation in the engine")
     ap.add_argument("--workdir", default=str(ROOT / "benchmarks" / "_data"),
                     help="where the generated data is kept and reused (default: benchmarks/_data)")
     ap.add_argument("--fresh", action="store_true", help="generate the data even if it exists")
@@ -261,7 +301,7 @@ def main(argv=None) -> None:
     if args.run:  # child process: one contender
         sys.path.insert(0, str(ROOT))
         runner = {"kit": lambda d, o: run_kit(d, o, args.engine), "pandas": run_pandas,
-                  "lifetimes": run_lifetimes}[args.run]
+                  "lifetimes": run_lifetimes, "check": run_check}[args.run]
         runner(Path(args.data), Path(args.out))
         return
 
@@ -302,6 +342,14 @@ def main(argv=None) -> None:
         print(f"{label:<16}{t:>10.1f}{m:>11.0f}{t / kit_t:>10.2f}{m / kit_m:>9.2f}{load[name]:>7.1f}")
     for name in skipped:
         print(f"{name:<16}{'skipped (would not fit in memory, or --skip)':>40}")
+    if args.engine == "duckdb" and not args.skip_check:
+        # validation is a separate step of a report run: measured, not part of the ratios
+        wall, peak = measure("check", data, work / "check", args.engine)
+        import json
+
+        counts = json.loads((work / "check" / "check.json").read_text())
+        print(f"{'check (duckdb)':<16}{wall:>10.1f}{peak:>11.0f}{wall / kit_t:>10.2f}{peak / kit_m:>9.2f}"
+              f"{'':>7}  validation in the engine: {counts['rows_in']:,} rows in, {counts['rows_out']:,} valid")
     if "pandas" in results:
         print(f"kit and pandas give the same panel and RFM table: {same_results(work / 'kit', work / 'pandas')}")
         pt, pm = results["pandas"]

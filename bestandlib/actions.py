@@ -33,6 +33,7 @@ import pandas as pd
 
 from bestandlib.config import ensure_config
 from bestandlib.errors import BestandError, ConfigError
+from bestandlib.panel import quarter_index
 from bestandlib.periods import parse_quarter
 
 __all__ = ["QUADRANTS", "PHASES", "RISK_LEVELS", "ACTIONS_COLUMNS", "actions_settings", "measure_table",
@@ -772,24 +773,29 @@ def simple_phases(panel: pd.DataFrame, quarter) -> pd.DataFrame:
     return pd.DataFrame({"customer_id": last.index.astype(str), "phase": phase})
 
 
-def recency_risk(orders: pd.DataFrame, quarter) -> pd.DataFrame:
+def recency_risk(panel: pd.DataFrame, quarter) -> pd.DataFrame:
     """A recency-based risk score in 0..1 when the churn model is not available (not a probability).
 
-    overdue = days since the last order at the quarter end / the customer's own median gap between
-    order dates (the population median for customers with fewer than three order dates);
-    score = clip((overdue - 1) / 3, 0, 1): 0 while within the usual rhythm, 1 at four times the usual
-    gap. Returns ``customer_id, churn_probability, overdue``.
+    overdue = days since the last purchase at the quarter end / the customer's own mean gap between
+    purchase days (the population median of those means for customers with fewer than three purchase
+    days); score = clip((overdue - 1) / 3, 0, 1): 0 while within the usual rhythm, 1 at four times the
+    usual gap. From the panel's purchase-day columns (``order_days``, ``gap_days_sum``,
+    ``last_order_date``), so no order line is read. Returns ``customer_id, churn_probability, overdue``.
     """
-    end = parse_quarter(quarter).end_time.normalize()
-    dates = orders.loc[orders["order_date"] <= end, ["customer_id", "order_date"]].drop_duplicates()
-    dates = dates.sort_values(["customer_id", "order_date"])
-    gaps = dates.groupby("customer_id")["order_date"].diff().dt.days
-    median_gap = gaps.groupby(dates["customer_id"]).median()
-    counts = gaps.groupby(dates["customer_id"]).count()
-    overall = float(gaps.median()) if gaps.notna().any() else 90.0
-    median_gap = median_gap.where(counts >= 2, overall).clip(lower=7)
-    last = dates.groupby("customer_id")["order_date"].max()
-    overdue = (end - last).dt.days / median_gap.reindex(last.index)
+    q = parse_quarter(quarter)
+    end = q.end_time.normalize()
+    p = panel.loc[quarter_index(panel["quarter"]) <= q.year * 4 + q.quarter - 1,
+                  ["customer_id", "quarter", "order_days", "gap_days_sum", "last_order_date"]]
+    p = p.assign(customer_id=p["customer_id"].astype(str))
+    g = p.groupby("customer_id", sort=True)
+    days, gap_total = g["order_days"].sum(), g["gap_days_sum"].sum()
+    last = g["last_order_date"].max()
+    bought = days > 0
+    days, gap_total, last = days[bought], gap_total[bought], last[bought]
+    mean_gap = (gap_total / (days - 1)).where(days >= 2)
+    overall = float(mean_gap.median()) if mean_gap.notna().any() else 90.0
+    mean_gap = mean_gap.where(days >= 3, overall).clip(lower=7)
+    overdue = (end - last).dt.days / mean_gap
     score = ((overdue - 1) / 3).clip(0, 1)
     return pd.DataFrame({"customer_id": last.index.astype(str), "churn_probability": score.to_numpy(),
                          "overdue": overdue.to_numpy()})

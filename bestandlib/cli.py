@@ -71,7 +71,8 @@ def cmd_validate(args) -> int:
 
     cfg = load_config(args.config)
     data_dir = Path(args.data_dir)
-    problems = io.validate(data_dir, cfg)
+    t0 = time.perf_counter()
+    tables, problems = io.inspect(data_dir, cfg)
     errors = problems[problems["severity"] == "error"] if len(problems) else problems
     if len(problems):
         print(io.format_problems(problems, max_rows=args.max_rows))
@@ -79,7 +80,12 @@ def cmd_validate(args) -> int:
         print(f"\n{data_dir}: {len(errors)} error(s). Fix them and run `bestand validate` again.",
               file=sys.stderr)
         return EXIT_INVALID_DATA
-    print(f"{data_dir}: valid ({len(problems)} warning(s)).")
+    if tables is not None:
+        # rows in and out per table: every row read is used or counted as excluded
+        counts = io.row_counts(tables)
+        print(counts.to_string(index=False, formatters={c: "{:,}".format for c in
+                                                         ("rows_read", "rows_excluded", "rows_used")}))
+    print(f"{data_dir}: valid ({len(problems)} warning(s), {time.perf_counter() - t0:.1f} s).")
     return 0
 
 

@@ -29,7 +29,7 @@ BACKENDS = ("duckdb", "pyspark")
 
 _DEFAULTS = {
     "backend": "duckdb",
-    "duckdb": {"memory_limit": None, "threads": None, "temp_directory": None},
+    "duckdb": {"memory_limit": None, "threads": None, "temp_directory": None, "database": None},
     "pyspark": {"master": "local[2]", "app_name": "bestand", "shuffle_partitions": 8,
                 "session_time_zone": "UTC"},
 }
@@ -74,6 +74,7 @@ def duckdb_connection(config=None):
     Returns
     -------
     duckdb.DuckDBPyConnection
+        In memory, or on ``engine.duckdb.database`` (read-only) when the config names one.
     """
     import duckdb
 
@@ -86,7 +87,12 @@ def duckdb_connection(config=None):
         options["threads"] = int(s["threads"])
     if s.get("temp_directory"):
         options["temp_directory"] = str(s["temp_directory"])
+    database = s.get("database")
+    if database and not Path(database).is_file():
+        raise ConfigError(f"engine.duckdb.database: no DuckDB database file at {database}.")
     try:
+        if database:  # read-only: the kit never changes the company's data; temp tables still work
+            return duckdb.connect(str(database), read_only=True, config=options)
         return duckdb.connect(config=options)
     except duckdb.Error as exc:
         raise ConfigError(f"engine.duckdb: {exc}") from None
@@ -195,7 +201,8 @@ _ORDER_CHECKS = {"order_id": ("id", True), "customer_id": ("id", True), "order_d
                  "net_revenue": ("money", True), "contribution_margin": ("money", True)}
 
 
-def check_orders(orders, customers=None, today=None, config=None, limit: int = 1000) -> OrdersCheck:
+def check_orders(orders, customers=None, today=None, config=None, limit: int = 1000,
+                 columns: dict | None = None) -> OrdersCheck:
     """Check a large Parquet orders input with DuckDB queries, without loading it into pandas.
 
     The checks of :func:`bestandlib.io.validate` that matter for order logs too large for pandas, with
@@ -218,6 +225,10 @@ def check_orders(orders, customers=None, today=None, config=None, limit: int = 1
         Full configuration (``engine.duckdb``: memory limit, threads); None means the defaults.
     limit : int
         At most this many problem rows per check (``counts`` has the full numbers).
+    columns : dict, optional
+        Canonical name -> column name in the files, for files that name the columns differently
+        (:mod:`bestandlib.io` resolves ``data.columns`` of the config into it). Default: the canonical
+        names.
 
     Returns
     -------
@@ -241,8 +252,14 @@ def check_orders(orders, customers=None, today=None, config=None, limit: int = 1
         # DuckDB 2.0 trusts Parquet min/max statistics, which pyarrow writes without NaN: it would fold
         # isnan(x) to false for a column with min 10 and max 100 even when a value is NaN
         con.execute("SET disabled_optimizers = 'statistics_propagation'")
-        con.execute(f"CREATE TEMP VIEW src AS SELECT * FROM read_parquet('{pattern}', filename = true, "
-                    f"file_row_number = true, union_by_name = true)")
+        raw = (f"read_parquet('{pattern}', filename = true, file_row_number = true, "
+               f"union_by_name = true, hive_partitioning = false)")
+        if columns:
+            # the files' own names, renamed to the canonical ones (only the mapped columns are read)
+            select = ", ".join(f"{_quote(src)} AS {canon}" for canon, src in columns.items())
+            con.execute(f"CREATE TEMP VIEW src AS SELECT {select}, filename, file_row_number FROM {raw}")
+        else:
+            con.execute(f"CREATE TEMP VIEW src AS SELECT * FROM {raw}")
         types = dict(con.execute("SELECT column_name, column_type FROM (DESCRIBE src)").fetchall())
         file_problems, checks = [], []
         for col, (kind, required) in _ORDER_CHECKS.items():
@@ -276,13 +293,7 @@ def check_orders(orders, customers=None, today=None, config=None, limit: int = 1
     for col, message in file_problems:
         frames.append(pd.DataFrame({"file": [str(orders)], "line": [pd.NA], "column": [col],
                                     "value": [""], "message": [message]}))
-    frames = [f for f in frames if len(f)]
-    problems = (pd.concat(frames, ignore_index=True) if frames else
-                pd.DataFrame({c: [] for c in ("file", "line", "column", "value", "message")}))
-    problems["line"] = problems["line"].astype("Int64")
-    problems["severity"] = "error"
-    for col in ("file", "column", "value", "message", "severity"):
-        problems[col] = problems[col].astype(str)
+    problems = _problem_frame(frames)
     problems = (problems.assign(_l=problems["line"].fillna(0))
                 .sort_values(["file", "_l"], kind="stable").drop(columns="_l").reset_index(drop=True))
     counts = pd.DataFrame(counts + [(c, m, rows_in) for c, m in file_problems],
@@ -290,6 +301,25 @@ def check_orders(orders, customers=None, today=None, config=None, limit: int = 1
     # a file that lacks a required column has no usable row
     rows_out = 0 if file_problems else rows_in - rows_bad
     return OrdersCheck(problems, int(rows_in), int(rows_out), counts)
+
+
+def _problem_frame(frames):
+    """The problem frames of one check as one table in the columns of :func:`bestandlib.io.validate`."""
+    import pandas as pd
+
+    frames = [f for f in frames if len(f)]
+    problems = (pd.concat(frames, ignore_index=True) if frames else
+                pd.DataFrame({c: [] for c in ("file", "line", "column", "value", "message")}))
+    problems["line"] = problems["line"].astype("Int64")
+    problems["severity"] = "error"
+    for col in ("file", "column", "value", "message", "severity"):
+        problems[col] = problems[col].astype(str)
+    return problems
+
+
+def _quote(name: str) -> str:
+    """A column name as a quoted SQL identifier."""
+    return '"' + str(name).replace('"', '""') + '"'
 
 
 def _column_checks(col: str, kind: str, required: bool, sql_type: str, today) -> list[tuple[str, str, str]]:
@@ -321,7 +351,8 @@ def _register_customers(con, customers) -> None:
     if is_path(customers):
         pattern = parquet_pattern(customers).replace("'", "''")
         con.execute(f"CREATE TEMP TABLE known_customers AS SELECT DISTINCT CAST(customer_id AS VARCHAR) "
-                    f"AS customer_id FROM read_parquet('{pattern}', union_by_name = true)")
+                    f"AS customer_id FROM read_parquet('{pattern}', union_by_name = true, "
+                    f"hive_partitioning = false)")
         return
     if isinstance(customers, pd.DataFrame):
         ids = customers["customer_id"]
@@ -330,3 +361,310 @@ def _register_customers(con, customers) -> None:
     frame = pd.DataFrame({"customer_id": ids.dropna().astype(str).unique()})
     con.register("known_customers_src", frame)
     con.execute("CREATE TEMP TABLE known_customers AS SELECT customer_id FROM known_customers_src")
+
+
+# --- order lines that stay in their files ------------------------------------------------------------
+
+#: Canonical order columns and their SQL type in :meth:`OrderLines.select_sql`.
+ORDER_LINE_TYPES = {"order_id": "VARCHAR", "customer_id": "VARCHAR", "order_date": "DATE",
+                    "product_id": "VARCHAR", "product_group": "VARCHAR", "quantity": "DOUBLE",
+                    "net_revenue": "DOUBLE", "contribution_margin": "DOUBLE"}
+
+
+@dataclass(frozen=True)
+class OrderLines:
+    """Validated order lines that stay where they are: the engine reads them, pandas never does.
+
+    :func:`bestandlib.io.load_tables` returns this as ``Tables.orders`` for Parquet order logs of at
+    least ``data.engine_min_order_lines`` rows (validated by :func:`check_orders` first) and for a
+    database table named by ``data.orders_table`` (validated by :func:`check_orders_table`). The panel
+    (:mod:`bestandlib.panel`) aggregates it in the engine; every analysis after the panel works on one
+    row per customer or customer-quarter.
+
+    Attributes
+    ----------
+    path : str or None
+        The Parquet file or folder (searched recursively, e.g. partitioned); None for a table.
+    columns : tuple of (canonical, source, source SQL type)
+        Where each canonical column comes from; canonical columns the source lacks are NULL.
+    exclude_zero_value : bool
+        Leave out lines with zero revenue and zero margin (``data.exclude_zero_value_lines``).
+    until : str or None
+        ISO date: lines after it are not part of the tables (:meth:`bestandlib.io.Tables.cut`).
+    rows : int
+        Valid lines, after the exclusion (before ``until``).
+    table : str or None
+        A table of the engine's database (``schema.table`` or ``table``) instead of files.
+    database : str or None
+        The DuckDB database file that holds ``table`` (backend duckdb).
+    backend : {"duckdb", "pyspark"}
+        The engine that reads ``table`` (files are read by whichever engine aggregates).
+    """
+
+    path: str | None
+    columns: tuple
+    exclude_zero_value: bool = True
+    until: str | None = None
+    rows: int = 0
+    table: str | None = None
+    database: str | None = None
+    backend: str = "duckdb"
+
+    def __len__(self) -> int:
+        return int(self.rows)
+
+    @property
+    def label(self) -> str:
+        """How problems and reports name the source."""
+        return f"table {self.table}" if self.table else Path(self.path).name
+
+    def cut(self, until) -> "OrderLines":
+        """The same lines up to ``until`` (a date; later ones are left out)."""
+        import dataclasses
+
+        import pandas as pd
+
+        day = pd.Timestamp(until).normalize()
+        if self.until is not None:
+            day = min(day, pd.Timestamp(self.until))
+        return dataclasses.replace(self, until=day.date().isoformat())
+
+    def _expression(self, canon: str, source: str | None, sql_type: str | None) -> str:
+        target = ORDER_LINE_TYPES[canon]
+        if source is None:
+            return f"CAST(NULL AS {target})"
+        col = _quote(source)
+        t = (sql_type or "").upper()
+        if target == "VARCHAR" and (t in ("DOUBLE", "FLOAT", "REAL", "FLOAT64", "FLOAT32")
+                                    or t.startswith("DECIMAL")):
+            # a numeric id written as 123.0: the id is "123" (as pandas reads it in bestandlib.io)
+            return (f"CASE WHEN {col} = trunc({col}) THEN CAST(CAST({col} AS BIGINT) AS VARCHAR) "
+                    f"ELSE CAST({col} AS VARCHAR) END")
+        return f"CAST({col} AS {target})"
+
+    def from_sql(self) -> str:
+        """The DuckDB FROM clause of the raw source (files or table)."""
+        if self.table:
+            return ".".join(_quote(part) for part in self.table.split("."))
+        pattern = parquet_pattern(self.path).replace("'", "''")
+        # partition folders (year=2024/) are where the files lie, not columns: as io reads them
+        return f"read_parquet('{pattern}', union_by_name = true, hive_partitioning = false)"
+
+    def select_sql(self) -> str:
+        """A DuckDB query of the lines with canonical names and types, excluded and later lines left out."""
+        known = {canon: (src, typ) for canon, src, typ in self.columns}
+        select = ",\n       ".join(f"{self._expression(c, *known.get(c, (None, None)))} AS {c}"
+                                   for c in ORDER_LINE_TYPES)
+        where = []
+        if self.exclude_zero_value:
+            rev, mar = _quote(known["net_revenue"][0]), _quote(known["contribution_margin"][0])
+            where.append(f"NOT (CAST({rev} AS DOUBLE) = 0 AND CAST({mar} AS DOUBLE) = 0)")
+        if self.until is not None:
+            where.append(f"CAST({_quote(known['order_date'][0])} AS DATE) <= DATE '{self.until}'")
+        clause = ("\nWHERE " + " AND ".join(where)) if where else ""
+        return f"SELECT {select}\nFROM {self.from_sql()}{clause}"
+
+    def connection(self, config=None):
+        """A DuckDB connection that can read the lines (on ``database`` when the lines are a table there)."""
+        section = engine_settings(config)
+        section["duckdb"]["database"] = self.database
+        return duckdb_connection({"engine": section})
+
+    def ibis_connection(self, config=None):
+        """An Ibis connection to the engine that reads these lines."""
+        import ibis
+
+        if self.backend == "duckdb":
+            return ibis.duckdb.from_connection(self.connection(config))
+        return connect(self.backend, config)
+
+    def ibis_table(self, con):
+        """The lines as an Ibis table on ``con`` (DuckDB: the SQL above; Spark etc.: read and recast)."""
+        import ibis
+
+        if con.name == "duckdb" and not self.table:
+            return con.sql(self.select_sql())
+        if self.table:
+            schema, _, name = self.table.rpartition(".")
+            raw = con.table(name, database=schema or None)
+        else:
+            raw = con.read_parquet(str(self.path))
+        known = {canon: src for canon, src, _ in self.columns}
+        types = {"VARCHAR": "string", "DATE": "date", "DOUBLE": "float64"}
+        cols = {}
+        for canon, sql_type in ORDER_LINE_TYPES.items():
+            if canon in known:
+                cols[canon] = raw[known[canon]].cast(types[sql_type])
+            else:
+                cols[canon] = ibis.null(types[sql_type])
+        t = raw.select(**cols)
+        if self.exclude_zero_value:
+            t = t.filter(~((t.net_revenue == 0) & (t.contribution_margin == 0)))
+        if self.until is not None:
+            t = t.filter(t.order_date <= ibis.date(self.until))
+        return t
+
+    def query(self, sql: str, config=None):
+        """Run DuckDB ``sql`` over the lines (the view ``lines``); a small result as a DataFrame."""
+        if self.backend != "duckdb":
+            raise BestandError("OrderLines.query runs DuckDB SQL; use ibis_table() on other engines.")
+        con = self.connection(config)
+        try:
+            con.execute(f"CREATE TEMP VIEW lines AS {self.select_sql()}")
+            return con.sql(sql).df()
+        finally:
+            con.close()
+
+    def date_range(self, config=None):
+        """(first, last) order date as Timestamps (NaT without lines)."""
+        import pandas as pd
+
+        if self.backend == "pyspark":
+            t = self.ibis_table(connect("pyspark", config))
+            r = t.aggregate(first=t.order_date.min(), last=t.order_date.max()).to_pandas()
+        else:
+            r = self.query("SELECT min(order_date) AS first, max(order_date) AS last FROM lines", config)
+        return pd.Timestamp(r["first"].iloc[0]), pd.Timestamp(r["last"].iloc[0])
+
+    def to_pandas(self, config=None):
+        """All lines as a canonical pandas frame: only for data that fits in memory (tests, a look)."""
+        if self.backend == "pyspark":
+            df = self.ibis_table(connect("pyspark", config)).to_pandas()
+        else:
+            df = self.query("SELECT * FROM lines", config)
+        df["order_date"] = df["order_date"].astype("datetime64[ns]")
+        return df
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "columns": [list(c) for c in self.columns],
+                "exclude_zero_value": self.exclude_zero_value, "until": self.until, "rows": self.rows,
+                "table": self.table, "database": self.database, "backend": self.backend}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "OrderLines":
+        return cls(d["path"], tuple(tuple(c) for c in d["columns"]), d["exclude_zero_value"],
+                   d["until"], int(d["rows"]), d.get("table"), d.get("database"), d.get("backend", "duckdb"))
+
+
+def check_orders_table(lines: OrderLines, customers=None, today=None, config=None,
+                       limit: int = 1000) -> OrdersCheck:
+    """:func:`check_orders` for order lines in a database table, as Ibis queries on that engine.
+
+    The same checks and messages; a table has no file lines, so each problem names the table as its
+    file and the row's ``order_id`` in the message (``line`` is ``<NA>``). One aggregation counts every
+    check over the whole table; only up to ``limit`` failing rows per check come back.
+
+    Parameters
+    ----------
+    lines : OrderLines
+        With ``table`` set (and ``database`` for DuckDB, ``backend`` = ``"duckdb"`` or ``"pyspark"``).
+    customers, today, config, limit
+        As for :func:`check_orders` (``customers``: ids, or a DataFrame with ``customer_id``).
+    """
+    import ibis
+    import pandas as pd
+
+    today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today).normalize()
+    con = lines.ibis_connection(config)
+    schema, _, name = lines.table.rpartition(".")
+    try:
+        raw = con.table(name, database=schema or None)
+    except Exception as exc:  # each backend raises its own "not found"
+        raise BestandError(f"data.orders_table: no table {lines.table} on the {lines.backend} engine "
+                           f"({type(exc).__name__}).") from None
+    cols = {canon: raw[src] for canon, src, _ in lines.columns}
+    checks = []
+    for col, (kind, required) in _ORDER_CHECKS.items():
+        if col not in cols:
+            continue  # a missing column is reported by io before the table is checked
+        v = cols[col]
+        text = v.type().is_string()
+        if required:
+            checks.append((col, "value missing", (v.isnull() | (v.strip() == "")) if text else v.isnull()))
+        if kind in ("number", "money"):
+            num = v.try_cast("float64") if text else v.cast("float64")
+            if text:
+                checks.append((col, "not a number", (v.strip() != "") & num.isnull()))
+            checks.append((col, "NaN or infinity is not a value", num.isnan() | (num.abs() == float("inf"))))
+        elif kind == "date":
+            d = v.try_cast("date") if text else v.cast("date")
+            if text:
+                checks.append((col, "not a date", (v.strip() != "") & d.isnull()))
+            checks.append((col, f"date in the future (after {today:%Y-%m-%d})",
+                           d > ibis.date(today.date().isoformat())))
+            checks.append((col, "date before 1900", d < ibis.date("1900-01-01")))
+    if customers is not None and "customer_id" in cols:
+        ids = customers["customer_id"] if isinstance(customers, pd.DataFrame) else pd.Series(list(customers))
+        known = ibis.memtable(pd.DataFrame({"customer_id": ids.dropna().astype(str).unique()}))
+        v = cols["customer_id"]
+        checks.append(("customer_id", "unknown customer_id (not in customers)",
+                       v.notnull() & ~v.cast("string").isin(known.customer_id)))
+    flags = [cond.fill_null(False) for _, _, cond in checks]
+    any_bad = ibis.or_(*flags) if flags else ibis.literal(False)
+    counts_row = raw.aggregate(rows_in=raw.count(), rows_bad=any_bad.cast("int64").sum(),
+                               **{f"c{i}": f.cast("int64").sum() for i, f in enumerate(flags)}).to_pandas()
+    rows_in = int(counts_row["rows_in"].iloc[0])
+    rows_bad = int(counts_row["rows_bad"].fillna(0).iloc[0])
+    order_id = cols.get("order_id")
+    frames, counts = [], []
+    for i, ((col, message, _), flag) in enumerate(zip(checks, flags)):
+        n = int(counts_row[f"c{i}"].fillna(0).iloc[0])
+        counts.append((col, message, n))
+        if not n:
+            continue
+        bad = raw.filter(flag).select(
+            order_id=order_id.cast("string") if order_id is not None else ibis.null("string"),
+            value=cols[col].cast("string")).limit(int(limit)).to_pandas()
+        frames.append(pd.DataFrame({
+            "file": lines.label, "line": pd.array([pd.NA] * len(bad), dtype="Int64"), "column": col,
+            "value": bad["value"].fillna("").astype(str).to_numpy(),
+            "message": [f"{message} (order_id {o})" if isinstance(o, str) else message
+                        for o in bad["order_id"]]}))
+    problems = _problem_frame(frames)
+    counts = pd.DataFrame(counts, columns=["column", "message", "rows"]).astype({"rows": "int64"})
+    return OrdersCheck(problems, rows_in, rows_in - rows_bad, counts)
+
+
+def table_columns(lines_table: str, backend: str, database: str | None = None, config=None) -> dict:
+    """Column name -> SQL type name of a database table (for the column mapping)."""
+    import ibis
+
+    section = engine_settings(config)
+    if backend == "duckdb":
+        section["duckdb"]["database"] = database
+        con = ibis.duckdb.from_connection(duckdb_connection({"engine": section}))
+    else:
+        con = connect(backend, config)
+    schema, _, name = lines_table.rpartition(".")
+    try:
+        t = con.table(name, database=schema or None)
+    except Exception as exc:
+        raise BestandError(f"data.orders_table: no table {lines_table} on the {backend} engine "
+                           f"({type(exc).__name__}: {str(exc).splitlines()[0][:200]}).") from None
+    return {str(k): str(v) for k, v in t.schema().items()}
+
+
+def table_fingerprint(table: str, config=None) -> str:
+    """A digest of a database table's content (rows and a sum of row hashes), for cache keys.
+
+    Files are fingerprinted by their bytes (:func:`bestandlib.io.fingerprint`); a table can change
+    without any file changing, so its content is summarised in one aggregation on the engine
+    (``engine.backend``; DuckDB tables live in ``engine.duckdb.database``).
+    """
+    import hashlib
+
+    import ibis
+
+    settings = engine_settings(config)
+    lines = OrderLines(None, (), table=table, database=settings["duckdb"].get("database"),
+                       backend=settings["backend"])
+    con = lines.ibis_connection(config)
+    schema, _, name = table.rpartition(".")
+    raw = con.table(name, database=schema or None)
+    row = ibis.literal("")
+    for col in raw.columns:
+        row = row + "|" + raw[col].cast("string").fill_null("")
+    # modulo a prime: the sum of 100 million row hashes stays far inside a 64-bit integer
+    digest = raw.aggregate(n=raw.count(), h=(row.hash() % 1_000_000_007).sum()).to_pandas()
+    text = f"{table}|{list(raw.columns)}|{int(digest['n'].iloc[0])}|{digest['h'].iloc[0]}"
+    return hashlib.sha256(text.encode()).hexdigest()

@@ -141,16 +141,17 @@ def _quarter_counts(events: pd.DataFrame | None, date_col: str, frame: pd.DataFr
 # --- the signals ----------------------------------------------------------------------------------
 
 def habituation_features(panel: pd.DataFrame, tables=None, *, contacts=None, complaints=None,
-                         potentials=None, surveys=None, orders=None, config=None) -> pd.DataFrame:
+                         potentials=None, surveys=None, config=None) -> pd.DataFrame:
     """Habituation signals and general risk signals per customer and quarter.
 
     Parameters
     ----------
     panel : DataFrame
-        The customer-quarter panel (:func:`bestandlib.panel.build_panel`).
+        The customer-quarter panel (:func:`bestandlib.panel.build_panel`). The order-based signals,
+        P(alive) included, come from it: no order line is read here.
     tables : bestandlib.io.Tables, optional
-        Source of ``contacts``, ``complaints``, ``potentials``, ``surveys`` and ``orders`` (the
-        keyword arguments override single tables). Missing tables give NaN/neutral signals.
+        Source of ``contacts``, ``complaints``, ``potentials`` and ``surveys`` (the keyword arguments
+        override single tables). Missing tables give NaN/neutral signals.
     config : dict, optional
         Full configuration (``churn.features``: ``recent_quarters``, ``baseline_quarters``,
         ``min_baseline_quarters``, ``smoothing``, ``prior_quarters``, ``p_alive``); None = defaults.
@@ -171,10 +172,12 @@ def habituation_features(panel: pd.DataFrame, tables=None, *, contacts=None, com
         return getattr(tables, name, None) if tables is not None else None
 
     contacts, complaints = pick("contacts", contacts), pick("complaints", complaints)
-    potentials, surveys, orders = pick("potentials", potentials), pick("surveys", surveys), pick("orders", orders)
+    potentials, surveys = pick("potentials", potentials), pick("surveys", surveys)
 
+    purchase_cols = ["order_days", "first_order_date", "last_order_date"]
     f = panel[["customer_id", "quarter", "quarter_end", "revenue", "margin", "orders",
-               "new_product_groups", "days_since_last_order", "tenure_quarters"]].copy()
+               "new_product_groups", "days_since_last_order", "tenure_quarters",
+               *[c for c in purchase_cols if c in panel.columns]]].copy()
     f = f.sort_values(["customer_id", "quarter"], ignore_index=True)
     f["_qi"] = quarter_index(f["quarter"])
 
@@ -258,7 +261,8 @@ def habituation_features(panel: pd.DataFrame, tables=None, *, contacts=None, com
     std8 = g.rolling(8, min_periods=4).std().reset_index(level=0, drop=True)
     f["order_cv"] = (std8 / mean8.where(mean8 > 0)).clip(upper=3.0)
 
-    f["p_alive"] = _p_alive(f, orders, config) if (s["p_alive"] and orders is not None) else np.nan
+    f["p_alive"] = _p_alive(f, config) if (s["p_alive"] and "order_days" in f.columns) else np.nan
+    f = f.drop(columns=[c for c in purchase_cols if c in f.columns])
     f["tenure_quarters"] = f["tenure_quarters"].astype(float)
     f["orders_4q"] = f["orders_4q"].astype(float)
     for col in ["order_interval_change", "order_rate_change", "contact_change", "visit_change", "novelty_contact_change",
@@ -338,25 +342,33 @@ def _account_manager_quarters(f: pd.DataFrame, contacts) -> pd.Series:
     return (f["_qi"] - start_qi).astype(float)
 
 
-def _p_alive(f: pd.DataFrame, orders: pd.DataFrame, config) -> pd.Series:
-    """BG/NBD P(alive) at each quarter end, the model fitted on the orders up to that date only.
+def _p_alive(f: pd.DataFrame, config) -> pd.Series:
+    """BG/NBD P(alive) at each quarter end, the model fitted on the purchases up to that date only.
 
-    One fit per quarter (~0.3 s each on a million order lines) keeps the feature free of look-ahead:
-    a model fitted on all data would know which customers later stopped.
+    One fit per quarter keeps the feature free of look-ahead: a model fitted on all data would know
+    which customers later stopped. The RFM summary at a quarter end comes from the panel, not from the
+    order lines: purchase days so far (running sum of ``order_days``) - 1, first to last purchase day
+    and first purchase day to the quarter end, in ``btyd.time_unit`` - the conventions of
+    :func:`bestandlib.btyd.rfm_summary` (one purchase per day, credit notes are no purchase).
     """
     from bestandlib import btyd
 
+    unit = btyd._unit_days(btyd._settings(config)["time_unit"])
     out = pd.Series(np.nan, index=f.index)
-    o = orders[["customer_id", "order_date", "net_revenue"]]
-    o = o[o["net_revenue"] > 0]  # credit notes are not purchases (as in the panel)
-    for end, idx in f.groupby("quarter_end", sort=True).groups.items():
+    days_so_far = f.groupby("customer_id", sort=False)["order_days"].cumsum()
+    bought = (days_so_far > 0) & f["first_order_date"].notna()
+    for end, idx in f[bought].groupby("quarter_end", sort=True).groups.items():
         if len(idx) < 20:
             continue
+        rows = f.loc[idx]
+        first = rows["first_order_date"]
+        rfm = pd.DataFrame({"customer_id": rows["customer_id"].to_numpy(),
+                            "frequency": (days_so_far.loc[idx] - 1).astype("int64").to_numpy(),
+                            "recency": ((rows["last_order_date"] - first).dt.days / unit).to_numpy(),
+                            "T": ((pd.Timestamp(end) - first).dt.days / unit).to_numpy()})
         try:
-            rfm = btyd.rfm_summary(o, observation_end=end, value_col=None, config=config)
             model = btyd.BetaGeoModel(penalizer=0.001).fit(rfm)
-            pa = pd.Series(np.asarray(model.p_alive(rfm)), index=rfm["customer_id"].astype(str))
+            out.loc[idx] = np.asarray(model.p_alive(rfm), dtype=float)
         except Exception:  # too few repeat buyers early in the history: leave NaN (imputed later)
             continue
-        out.loc[idx] = f.loc[idx, "customer_id"].map(pa).to_numpy()
     return out

@@ -39,9 +39,10 @@ import pyarrow.parquet as pq
 import yaml
 
 from bestandlib import schemas
+from bestandlib.engine import OrderLines
 from bestandlib.errors import BestandError, ConfigError, DataValidationError
 
-__all__ = ["Tables", "validate", "load_tables", "format_problems", "fingerprint"]
+__all__ = ["Tables", "validate", "inspect", "load_tables", "row_counts", "format_problems", "fingerprint"]
 
 PROBLEM_COLUMNS = ["file", "line", "column", "value", "message", "severity"]
 EXCLUDED_COLUMNS = ["table", "reason", "rows", "net_revenue"]
@@ -108,6 +109,7 @@ def _empty_excluded_lines() -> pd.DataFrame:
             "reason": pd.Series(dtype=str),
             "date": pd.Series(dtype="datetime64[ns]"),
             "net_revenue": pd.Series(dtype="float64"),
+            "rows": pd.Series(dtype="int64"),
         }
     )
 
@@ -117,7 +119,7 @@ def _summarise_excluded(lines: pd.DataFrame) -> pd.DataFrame:
         return _empty_excluded()
     out = (
         lines.groupby(["table", "reason"], sort=False)
-        .agg(rows=("net_revenue", "size"), net_revenue=("net_revenue", "sum"))
+        .agg(rows=("rows", "sum"), net_revenue=("net_revenue", "sum"))
         .reset_index()
     )
     out["rows"] = out["rows"].astype("int64")
@@ -144,12 +146,16 @@ class Tables:
     warnings : DataFrame
         Problems of severity "warning" (same columns as :func:`validate` returns).
     excluded_lines : DataFrame
-        One row per excluded line (``table, reason, date, net_revenue``), so :meth:`cut` can
-        recount ``excluded``.
+        The excluded lines (``table, reason, date, net_revenue, rows``; one row per line, or per day
+        when the engine counted them), so :meth:`cut` can recount ``excluded``.
+
+    ``orders`` is a :class:`bestandlib.engine.OrderLines` instead of a DataFrame for Parquet order logs
+    of at least ``data.engine_min_order_lines`` rows: the engine validates and aggregates them
+    without loading them into pandas (:func:`bestandlib.panel.build_panel` takes either).
     """
 
     customers: pd.DataFrame
-    orders: pd.DataFrame
+    orders: "pd.DataFrame | OrderLines"
     contacts: pd.DataFrame
     complaints: pd.DataFrame
     potentials: pd.DataFrame
@@ -159,6 +165,18 @@ class Tables:
     fingerprint: str = ""
     warnings: pd.DataFrame = field(default_factory=_empty_problems, repr=False)
     excluded_lines: pd.DataFrame = field(default_factory=_empty_excluded_lines, repr=False)
+
+    @property
+    def orders_in_engine(self) -> bool:
+        """True when the order lines stay in their files (:class:`bestandlib.engine.OrderLines`)."""
+        return isinstance(self.orders, OrderLines)
+
+    def order_date_range(self) -> tuple[pd.Timestamp, pd.Timestamp]:
+        """(first, last) order date (``NaT`` without orders)."""
+        if self.orders_in_engine:
+            return self.orders.date_range()
+        dates = self.orders["order_date"]
+        return dates.min(), dates.max()
 
     def __repr__(self) -> str:
         sizes = ", ".join(
@@ -170,7 +188,7 @@ class Tables:
 
     def max_date(self) -> pd.Timestamp:
         """The newest order date (``NaT`` without orders)."""
-        return self.orders["order_date"].max()
+        return self.order_date_range()[1]
 
     def cut(self, until) -> "Tables":
         """The tables as known on ``until``: every dated row after ``until`` removed.
@@ -185,6 +203,9 @@ class Tables:
             date_col = schemas.CONTRACT[table]["date"]
             if df is None or date_col is None:
                 cut[table] = df
+                continue
+            if isinstance(df, OrderLines):
+                cut[table] = df.cut(until)
                 continue
             df = df.loc[df[date_col] <= until].reset_index(drop=True)
             if table == "complaints":
@@ -204,14 +225,15 @@ class Tables:
         for table in schemas.TABLE_NAMES:
             df = getattr(self, table)
             target = directory / f"{table}.parquet"
-            if df is None:
+            if df is None or isinstance(df, OrderLines):  # lines in the engine: a reference in _meta
                 target.unlink(missing_ok=True)
             else:
                 df.to_parquet(target, index=False)
         self.excluded.to_parquet(directory / "_excluded.parquet", index=False)
         self.excluded_lines.to_parquet(directory / "_excluded_lines.parquet", index=False)
         self.warnings.to_parquet(directory / "_warnings.parquet", index=False)
-        meta = {"format": 1, "fingerprint": self.fingerprint, "sources": self.sources}
+        meta = {"format": 2, "fingerprint": self.fingerprint, "sources": self.sources,
+                "order_lines": self.orders.to_dict() if self.orders_in_engine else None}
         (directory / "_meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         return directory
 
@@ -223,10 +245,14 @@ class Tables:
         if not meta_file.is_file():
             raise BestandError(f"{directory} is not a bestand table cache (no _meta.json).")
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
+        if meta.get("format") != 2:
+            raise BestandError(f"{directory} is a table cache of an older version of the kit.")
         frames = {}
         for table in schemas.TABLE_NAMES:
             path = directory / f"{table}.parquet"
             frames[table] = _read_cached(path, table) if path.is_file() else None
+        if meta.get("order_lines"):
+            frames["orders"] = OrderLines.from_dict(meta["order_lines"])
         return cls(
             **frames,
             excluded=_read_cached(directory / "_excluded.parquet"),
@@ -325,6 +351,9 @@ class _Source:
         if column not in self.raw.columns:
             return np.full(len(positions), "", dtype=object)
         values = self.raw[column].iloc[positions]
+        if pd.api.types.is_datetime64_any_dtype(values) and (values.dropna() == values.dropna().dt.normalize()).all():
+            # a typed date at midnight reads as a date, as the engine's checks print it
+            return values.dt.strftime("%Y-%m-%d").fillna("").to_numpy(dtype=object)
         return values.astype(object).where(values.notna(), "").astype(str).to_numpy(dtype=object)
 
 
@@ -392,8 +421,11 @@ def _ignored(path: Path) -> bool:
     return path.name.startswith(("_", "."))
 
 
-def _discover(data_dir: Path, problems: _Problems) -> dict[str, tuple[Path, str]]:
-    """table -> (path, format) for the files present; reports missing, Excel and unknown files."""
+def _discover(data_dir: Path, problems: _Problems, external=()) -> dict[str, tuple[Path, str]]:
+    """table -> (path, format) for the files present; reports missing, Excel and unknown files.
+
+    ``external``: tables read from elsewhere (``data.orders_table``): a file for them is an error.
+    """
     found: dict[str, list[tuple[Path, str]]] = {}
     excel: dict[str, Path] = {}
     for path in sorted(data_dir.iterdir()):
@@ -424,6 +456,12 @@ def _discover(data_dir: Path, problems: _Problems) -> dict[str, tuple[Path, str]
     tables = {}
     for table in schemas.TABLE_NAMES:
         candidates = found.get(table, [])
+        if table in external:
+            if candidates:
+                problems.add(candidates[0][0].name, None, None, "",
+                             f"{table} come from the table {external[table]} (data.{table}_table); "
+                             "remove this file or the setting")
+            continue
         if len(candidates) > 1:
             names = ", ".join(p.name for p, _ in candidates)
             problems.add(candidates[0][0].name, None, None, "",
@@ -614,16 +652,22 @@ def _norm(name: str) -> str:
     return re.sub(r"[\s\-]+", "_", str(name).strip().lower())
 
 
+def _column_target(table, col, mapping: dict) -> str | None:
+    """The canonical column a source column maps onto (config mapping, then a lenient match), or None."""
+    by_exact = {str(k).strip(): v for k, v in mapping.items()}
+    by_norm = {_norm(k): v for k, v in mapping.items()}
+    target = by_exact.get(col) or by_norm.get(_norm(col))
+    if target is None and _norm(col) in schemas.CONTRACT[table]["columns"]:
+        target = _norm(col)
+    return target
+
+
 def _rename(table, raw: pd.DataFrame, file_label: str, mapping: dict, problems: _Problems):
     """Rename to canonical columns. Returns the frame and the missing required columns."""
     canonical = schemas.CONTRACT[table]["columns"]
-    by_exact = {str(k).strip(): v for k, v in mapping.items()}
-    by_norm = {_norm(k): v for k, v in mapping.items()}
     renamed, used, extra = {}, {}, []
     for col in raw.columns:
-        target = by_exact.get(col) or by_norm.get(_norm(col))
-        if target is None and _norm(col) in canonical:
-            target = _norm(col)
+        target = _column_target(table, col, mapping)
         if target is None:
             extra.append(col)
             continue
@@ -1009,11 +1053,171 @@ def _exclude(frames, section):
                 "table": "orders", "reason": ZERO_VALUE_REASON,
                 "date": orders.loc[zero, "order_date"].to_numpy(),
                 "net_revenue": orders.loc[zero, "net_revenue"].to_numpy(),
+                "rows": 1,
             }))
             frames["orders"] = orders.loc[~zero].reset_index(drop=True)
     out = pd.concat(lines, ignore_index=True)
     out["date"] = out["date"].astype("datetime64[ns]")
+    out["rows"] = out["rows"].astype("int64")
     return out
+
+
+def _engine_min_lines(section) -> int | None:
+    value = section.get("engine_min_order_lines", 5_000_000)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ConfigError(f"data.engine_min_order_lines must be a whole number >= 0 or null, not {value!r}.")
+    return value
+
+
+def _orders_in_engine(path: Path, fmt: str, section) -> bool:
+    """Whether the orders file is Parquet with at least ``data.engine_min_order_lines`` rows."""
+    threshold = _engine_min_lines(section)
+    if fmt != "parquet" or threshold is None:
+        return False
+    parts = [p for p in sorted(path.rglob("*.parquet")) if not _ignored(p)] if path.is_dir() else [path]
+    if not parts:
+        return False
+    try:  # the row counts are in the files' footers: no data is read
+        rows = sum(pq.ParquetFile(p).metadata.num_rows for p in parts)
+    except Exception:  # unreadable: let the pandas path report it with the file name
+        return False
+    return rows >= threshold
+
+
+def _add_check(found: pd.DataFrame, counts: pd.DataFrame, label: str, problems: _Problems) -> None:
+    """The engine's problems, plus one line per check that failed more rows than it lists."""
+    problems.frames.append(found[PROBLEM_COLUMNS])
+    for row in counts.itertuples(index=False):
+        # a table's messages end in "(order_id ...)": match on the start
+        shown = int((found["column"].eq(row.column) & found["message"].str.startswith(row.message)).sum())
+        if row.rows > shown:  # the problem table lists the first ones; the count is complete
+            problems.add(label, None, row.column, "",
+                         f"{row.message}: {row.rows:,} rows in all, the first {shown:,} are listed")
+
+
+def _engine_result(lines, check, info: dict, odd: int, excluded: pd.DataFrame, label: str,
+                   problems: _Problems):
+    """(OrderLines, source info, excluded lines) after the engine's checks found no error.
+
+    ``odd``: lines with negative quantity and positive revenue (a warning); ``excluded``: zero-value
+    lines per day (``date, net_revenue, rows``), left out when ``data.exclude_zero_value_lines``.
+    """
+    if odd:
+        problems.add(label, None, "quantity", "",
+                     f"negative quantity with positive net_revenue (check the sign): {odd:,} rows",
+                     "warning")
+    if not lines.exclude_zero_value or excluded.empty:
+        excluded = None
+    else:
+        excluded = excluded.assign(table="orders", reason=ZERO_VALUE_REASON,
+                                   date=pd.to_datetime(excluded["date"]).astype("datetime64[ns]"),
+                                   rows=excluded["rows"].astype("int64"))
+        info["rows_excluded"] = int(excluded["rows"].sum())
+    info["rows_used"] = check.rows_out - info.get("rows_excluded", 0)
+    return dataclasses.replace(lines, rows=info["rows_used"]), info, excluded
+
+
+def _load_orders_in_engine(path: Path, section, config, today, customers, problems: _Problems):
+    """Validate Parquet order lines with DuckDB queries; returns (OrderLines, source info, excluded).
+
+    The checks are those of :func:`bestandlib.engine.check_orders` (same messages as the pandas path,
+    file and 1-based row number per problem), plus the zero-value exclusion and the sign warning.
+    Rows in and out are counted and kept in ``Tables.sources``, so nothing disappears silently.
+    """
+    import duckdb
+
+    from bestandlib import engine
+
+    label = path.name
+    pattern = engine.parquet_pattern(path).replace("'", "''")
+    con = engine.duckdb_connection(config)
+    try:
+        described = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{pattern}', union_by_name = true, "
+                                f"hive_partitioning = false)").fetchall()
+    except duckdb.Error as exc:
+        problems.add(label, None, None, "", f"not a readable Parquet file or folder ({exc})")
+        return None
+    finally:
+        con.close()
+    types = {str(name).strip(): str(t) for name, t, *_ in described}
+    header = pd.DataFrame(columns=list(types))
+    renamed, missing = _rename("orders", header, label, section["columns"].get("orders") or {}, problems)
+    if missing:
+        return None
+    # canonical -> (name in the files, type in the files): _rename kept the files' names as its index
+    inverse = {}
+    for src in types:
+        target = _column_target("orders", src, section["columns"].get("orders") or {})
+        if target in renamed.columns and target not in inverse:
+            inverse[target] = src
+    mapping = {canon: inverse[canon] for canon in renamed.columns}
+    check = engine.check_orders(path, customers=customers, today=today, config=config,
+                                columns=mapping)
+    found = check.problems.copy()
+    base = path.parent
+    found["file"] = [Path(f).relative_to(base).as_posix() if Path(f).is_absolute() else f
+                     for f in found["file"]]
+    _add_check(found, check.counts, label, problems)
+    lines = engine.OrderLines(str(path), tuple((c, mapping[c], types[mapping[c]]) for c in mapping),
+                              exclude_zero_value=bool(section.get("exclude_zero_value_lines", True)))
+    info = {"path": str(path), "format": "parquet", "dialect": {}, "rows": check.rows_in,
+            "rows_valid": check.rows_out, "engine": "duckdb"}
+    if check.rows_out < check.rows_in:
+        return lines, info, None
+    unfiltered = dataclasses.replace(lines, exclude_zero_value=False)
+    con = engine.duckdb_connection(config)
+    try:
+        con.execute(f"CREATE TEMP VIEW lines AS {unfiltered.select_sql()}")
+        odd = con.sql("SELECT count(*) FROM lines WHERE quantity < 0 AND net_revenue > 0").fetchall()[0][0]
+        excluded = con.sql(
+            "SELECT order_date AS date, sum(net_revenue) AS net_revenue, count(*) AS rows FROM lines "
+            "WHERE net_revenue = 0 AND contribution_margin = 0 GROUP BY 1 ORDER BY 1").df()
+    finally:
+        con.close()
+    return _engine_result(lines, check, info, odd, excluded, label, problems)
+
+
+def _load_orders_from_table(name: str, section, config, today, customers, problems: _Problems):
+    """Validate order lines in a database table where they lie (``data.orders_table``).
+
+    Same checks as for files (:func:`bestandlib.engine.check_orders_table`), run as Ibis queries on
+    the configured engine; returns (OrderLines, source info, excluded) like :func:`_load_orders_in_engine`.
+    """
+    from bestandlib import engine
+
+    settings = engine.engine_settings(config)
+    backend, database = settings["backend"], settings["duckdb"].get("database")
+    label = f"table {name}"
+    types = engine.table_columns(name, backend, database, config)
+    header = pd.DataFrame(columns=list(types))
+    mapping_cfg = section["columns"].get("orders") or {}
+    renamed, missing = _rename("orders", header, label, mapping_cfg, problems)
+    if missing:
+        return None
+    inverse = {}
+    for src in types:
+        target = _column_target("orders", src, mapping_cfg)
+        if target in renamed.columns and target not in inverse:
+            inverse[target] = src
+    lines = engine.OrderLines(None, tuple((c, inverse[c], types[inverse[c]]) for c in renamed.columns),
+                              exclude_zero_value=bool(section.get("exclude_zero_value_lines", True)),
+                              table=name, database=database if backend == "duckdb" else None,
+                              backend=backend)
+    check = engine.check_orders_table(lines, customers=customers, today=today, config=config)
+    _add_check(check.problems, check.counts, label, problems)
+    info = {"path": label, "format": "table", "dialect": {}, "rows": check.rows_in,
+            "rows_valid": check.rows_out, "engine": backend}
+    if check.rows_out < check.rows_in:
+        return lines, info, None
+    t = dataclasses.replace(lines, exclude_zero_value=False).ibis_table(lines.ibis_connection(config))
+    odd = int(t.filter((t.quantity < 0) & (t.net_revenue > 0)).count().to_pandas())
+    zero = t.filter((t.net_revenue == 0) & (t.contribution_margin == 0))
+    excluded = (zero.group_by(date=zero.order_date)
+                .aggregate(net_revenue=zero.net_revenue.sum(), rows=zero.count())
+                .order_by("date").to_pandas())
+    return _engine_result(lines, check, info, odd, excluded, label, problems)
 
 
 def _load(data_dir, config, today):
@@ -1021,27 +1225,52 @@ def _load(data_dir, config, today):
     section = _data_config(config)
     today = pd.Timestamp.today().normalize() if today is None else pd.Timestamp(today)
     problems = _Problems()
-    found = _discover(data_dir, problems)
+    orders_table = section.get("orders_table")
+    found = _discover(data_dir, problems, {"orders": orders_table} if orders_table else {})
     frames, sources = {}, {}
+    in_engine = "orders" in found and _orders_in_engine(*found["orders"], section)
     for table, (path, fmt) in found.items():
+        if table == "orders" and in_engine:
+            continue  # after the customers: the engine checks the ids against them
         df, src = _load_table(table, path, fmt, section, today, problems)
         if df is not None:
             frames[table], sources[table] = df, src
+    engine_lines = engine_info = engine_excluded = None
+    if in_engine or orders_table:
+        from bestandlib.config import ensure_config
+
+        customers = frames.get("customers")
+        known = customers["customer_id"] if customers is not None and "customer_id" in customers else None
+        if orders_table:
+            loaded = _load_orders_from_table(str(orders_table), section, ensure_config(config), today, known,
+                                             problems)
+        else:
+            loaded = _load_orders_in_engine(found["orders"][0], section, ensure_config(config), today, known,
+                                            problems)
+        if loaded is not None:
+            engine_lines, engine_info, engine_excluded = loaded
     _check_cross(frames, sources, problems)
     problems = problems.frame()
     tables = None
     has_errors = (problems["severity"] == "error").any()
-    if not has_errors and all(t in frames for t in schemas.REQUIRED_TABLES):
+    have = set(frames) | ({"orders"} if engine_lines is not None else set())
+    if not has_errors and all(t in have for t in schemas.REQUIRED_TABLES):
         excluded_lines = _exclude(frames, section)
+        if engine_excluded is not None:
+            excluded_lines = pd.concat([excluded_lines, engine_excluded[excluded_lines.columns]],
+                                       ignore_index=True)
+        info = {
+            t: {"path": str(s.path), "format": s.format, "dialect": dict(s.dialect),
+                "rows": int(len(s.lines))}
+            for t, s in sources.items()
+        }
+        if engine_lines is not None:
+            frames["orders"], info["orders"] = engine_lines, engine_info
         tables = Tables(
             **{t: frames.get(t) for t in schemas.TABLE_NAMES},
             excluded=_summarise_excluded(excluded_lines),
             excluded_lines=excluded_lines,
-            sources={
-                t: {"path": str(s.path), "format": s.format, "dialect": dict(s.dialect),
-                    "rows": int(len(s.lines))}
-                for t, s in sources.items()
-            },
+            sources=info,
             fingerprint=fingerprint(data_dir),
             warnings=problems.loc[problems["severity"] == "warning"].reset_index(drop=True),
         )
@@ -1074,6 +1303,32 @@ def validate(data_dir, config=None, today=None) -> pd.DataFrame:
         Only when ``data_dir`` does not exist or is not a folder (or for a bad ``config``).
     """
     return _load(data_dir, config, today)[1]
+
+
+def inspect(data_dir, config=None, today=None) -> tuple[Tables | None, pd.DataFrame]:
+    """Both results of one validation: the :class:`Tables` (None when there are errors) and the problems."""
+    return _load(data_dir, config, today)
+
+
+def row_counts(tables: Tables) -> pd.DataFrame:
+    """Per table: rows read, rows left out by the analyses and rows used, and who read them.
+
+    ``read_by`` is ``pandas``, or the engine (``duckdb``, ``pyspark``) for order lines that stay in
+    their Parquet files or database table. Every row
+    read is either used or counted as excluded, so nothing disappears silently.
+    """
+    excluded = tables.excluded.groupby("table")["rows"].sum() if len(tables.excluded) else pd.Series(dtype="int64")
+    rows = []
+    for table in schemas.TABLE_NAMES:
+        info = tables.sources.get(table)
+        if info is None:
+            continue
+        read = int(info["rows"])
+        out = int(excluded.get(table, 0))
+        rows.append({"table": table, "file": Path(info["path"]).name, "rows_read": read,
+                     "rows_excluded": out, "rows_used": read - out,
+                     "read_by": info.get("engine") or "pandas"})
+    return pd.DataFrame(rows, columns=["table", "file", "rows_read", "rows_excluded", "rows_used", "read_by"])
 
 
 def load_tables(data_dir, config=None, today=None) -> Tables:

@@ -146,20 +146,35 @@ def _window_counts(events: pd.DataFrame | None, date_col: str, start, end) -> pd
     return e.groupby(e["customer_id"].astype(str)).size()
 
 
-def _order_gap_cv(orders: pd.DataFrame, start, end, min_days: int) -> pd.DataFrame:
-    """Coefficient of variation (sd / mean, ddof=1) of the gaps between distinct order days."""
-    o = orders.loc[(orders["order_date"] >= start) & (orders["order_date"] <= end), ["customer_id", "order_date"]]
-    days = o.drop_duplicates().sort_values(["customer_id", "order_date"])
-    days["customer_id"] = days["customer_id"].astype(str)
-    gap = days.groupby("customer_id")["order_date"].diff().dt.days
-    g = gap.groupby(days["customer_id"]).agg(["mean", "std"])
-    n = days.groupby("customer_id").size().rename("order_days")
-    out = g.join(n, how="right")
-    out["order_gap_cv"] = (out["std"] / out["mean"]).where(out["order_days"] >= min_days)
-    return out[["order_days", "order_gap_cv"]]
+def _order_gap_cv(panel: pd.DataFrame, first_quarter, quarter, min_days: int) -> pd.DataFrame:
+    """Coefficient of variation (sd / mean, ddof=1) of the gaps between purchase days in the window.
+
+    From the panel's gap sums (the engine aggregated them from the order lines): the gaps of the
+    window's quarters, less the one gap that reaches back before the window (the gap ending at the
+    first purchase day inside it). ``order_days`` = purchase days in the window.
+    """
+    qi = quarter_index(panel["quarter"])
+    lo = first_quarter.year * 4 + first_quarter.quarter - 1
+    hi = quarter.year * 4 + quarter.quarter - 1
+    w = panel.loc[(qi >= lo) & (qi <= hi), ["customer_id", "quarter", "order_days", "gap_days_sum",
+                                            "gap_days_sumsq", "first_gap_days"]]
+    w = w.assign(customer_id=w["customer_id"].astype(str)).sort_values(["customer_id", "quarter"])
+    g = w.groupby("customer_id", sort=True)
+    days = g["order_days"].sum()
+    total, squares = g["gap_days_sum"].sum(), g["gap_days_sumsq"].sum()
+    # the gap into the window belongs to the first quarter of the window that has a purchase day
+    lead = w[w["order_days"] > 0].groupby("customer_id", sort=True)["first_gap_days"].first()
+    lead = lead.reindex(days.index).fillna(0.0)
+    n = (days - 1).clip(lower=0)
+    total, squares = total - lead, squares - lead ** 2
+    mean = (total / n).where(n > 0)
+    var = ((squares - n * mean ** 2) / (n - 1)).where(n > 1).clip(lower=0)
+    out = pd.DataFrame({"order_days": days.astype("int64")})
+    out["order_gap_cv"] = (np.sqrt(var) / mean).where(days >= min_days)
+    return out
 
 
-def loyalty_frame(panel: pd.DataFrame, orders: pd.DataFrame, quarter, contacts: pd.DataFrame | None = None,
+def loyalty_frame(panel: pd.DataFrame, quarter, contacts: pd.DataFrame | None = None,
                   complaints: pd.DataFrame | None = None, customers: pd.DataFrame | None = None,
                   phases: pd.DataFrame | None = None, config=None, lang: str = "de") -> pd.DataFrame:
     """One row per customer active in the last 12 months, with the measures the claims compare.
@@ -167,9 +182,9 @@ def loyalty_frame(panel: pd.DataFrame, orders: pd.DataFrame, quarter, contacts: 
     Parameters
     ----------
     panel : DataFrame
-        The customer-quarter panel up to at least ``quarter``.
-    orders : DataFrame
-        Order lines (``customer_id, order_date, product_group``) for order gaps and breadth.
+        The customer-quarter panel up to at least ``quarter``, with the engine's purchase-day columns
+        (``order_days``, ``gap_days_sum``, ``gap_days_sumsq``, ``first_gap_days``) for the order gaps
+        and ``product_groups_4q`` for the breadth: no order line is read here.
     quarter : str or Period
         The report quarter; "last 12 months" are the four quarters ending with it.
     contacts, complaints : DataFrame, optional
@@ -212,8 +227,8 @@ def loyalty_frame(panel: pd.DataFrame, orders: pd.DataFrame, quarter, contacts: 
     pos = rev > 0
     f["margin_rate"] = (f["margin_12m"] / rev).where(pos)
 
-    reg_start = (q - (int(cfg["regularity_quarters"]) - 1)).start_time.normalize()
-    f = f.merge(_order_gap_cv(orders, reg_start, end, int(cfg["min_order_days"])), left_on="customer_id",
+    reg_start = q - (int(cfg["regularity_quarters"]) - 1)
+    f = f.merge(_order_gap_cv(panel, reg_start, q, int(cfg["min_order_days"])), left_on="customer_id",
                 right_index=True, how="left")
     f["order_days"] = f["order_days"].fillna(0).astype("int64")
 
@@ -229,8 +244,8 @@ def loyalty_frame(panel: pd.DataFrame, orders: pd.DataFrame, quarter, contacts: 
     f["cost_to_serve"] = ((f["contacts_12m"].fillna(0) + f["complaints_12m"].fillna(0)) / keur).where(
         pos & (f["contacts_12m"].notna() | f["complaints_12m"].notna()))
 
-    o = orders[(orders["order_date"] >= start_12m) & (orders["order_date"] <= end)]
-    groups = o.groupby(o["customer_id"].astype(str))["product_group"].nunique()
+    now = panel.loc[panel["quarter"].astype(str) == str(q), ["customer_id", "product_groups_4q"]]
+    groups = now.set_index(now["customer_id"].astype(str))["product_groups_4q"]
     f["product_groups_12m"] = f["customer_id"].map(groups).fillna(0).astype("int64")
 
     info = ["business_unit", "account_manager"]

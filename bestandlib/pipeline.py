@@ -223,7 +223,7 @@ def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS
     q = periods.latest_complete_quarter(tables.max_date(), today=today_ts) if quarter is None \
         else periods.parse_quarter(quarter)
     qlabel = str(q)
-    first = tables.orders["order_date"].min()
+    first = tables.order_date_range()[0]
     if pd.isna(first) or first > periods.quarter_end(q):
         since = "" if pd.isna(first) else f" (the first order is dated {first:%Y-%m-%d})"
         raise BestandError(f"There are no orders up to {qlabel}{since}: nothing to report. "

@@ -32,6 +32,13 @@ def _cache_key(data_dir: Path, config: dict) -> str:
     h = hashlib.sha256()
     h.update(io.fingerprint(data_dir).encode())
     h.update(json.dumps(config.get("data", {}), sort_keys=True, default=str).encode())
+    table = (config.get("data") or {}).get("orders_table")
+    if table:
+        # order lines in a database table change without any file changing: key on their content
+        from bestandlib import engine
+
+        h.update(json.dumps(engine.engine_settings(config), sort_keys=True, default=str).encode())
+        h.update(engine.table_fingerprint(str(table), config).encode())
     return h.hexdigest()[:20]
 
 

@@ -8,6 +8,7 @@ import pytest
 from bestandlib import actions as A
 from bestandlib.config import load_config
 from bestandlib.errors import BestandError, ConfigError
+from bestandlib.panel import build_panel
 
 
 def _config(**actions_overrides):
@@ -316,6 +317,10 @@ class TestFallbacks:
         orders = pd.DataFrame({"customer_id": ["A"] * 4 + ["B"] * 4, "order_date": pd.to_datetime(
             ["2025-01-01", "2025-03-02", "2025-05-01", "2025-12-01",     # gap 60, last 30 days ago
              "2025-01-01", "2025-02-01", "2025-03-03", "2025-04-02"])})  # gap ~30, 273 days ago
-        r = A.recency_risk(orders, "2025Q4").set_index("customer_id")
+        orders = orders.assign(order_id=[str(i) for i in range(8)], product_group="G", quantity=1.0,
+                               net_revenue=100.0, contribution_margin=30.0)
+        # a credit note is no purchase: it moves neither the last purchase nor the rhythm
+        orders.loc[len(orders)] = ["B", pd.Timestamp("2025-12-20"), "9", "G", -1.0, -100.0, -30.0]
+        r = A.recency_risk(build_panel(orders, until="2025Q4"), "2025Q4").set_index("customer_id")
         assert r.loc["A", "churn_probability"] == 0.0
         assert r.loc["B", "churn_probability"] == 1.0 and r.loc["B", "overdue"] > 4

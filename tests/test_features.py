@@ -62,7 +62,8 @@ def world():
 
 def _features(w, until="2023Q4", config=NO_PALIVE):
     pnl = panel.build_panel(w["orders"], until=until)
-    return features.habituation_features(pnl, config=config, **w).set_index(["customer_id", "quarter"])
+    signals = {k: v for k, v in w.items() if k != "orders"}  # order signals come from the panel
+    return features.habituation_features(pnl, config=config, **signals).set_index(["customer_id", "quarter"])
 
 
 class TestSignals:

@@ -55,7 +55,7 @@ class TestFrame:
         contacts = pd.DataFrame({"customer_id": ["K1", "K1", "K2"],
                                  "contact_date": pd.to_datetime(["2025-02-01", "2023-01-01", "2025-07-01"])})
         complaints = pd.DataFrame({"customer_id": ["K2"], "complaint_date": pd.to_datetime(["2025-08-01"])})
-        f = loyalty.loyalty_frame(panel, orders, "2025Q4", contacts, complaints, config=FAST).set_index("customer_id")
+        f = loyalty.loyalty_frame(panel, "2025Q4", contacts, complaints, config=FAST).set_index("customer_id")
         k1, k2 = f.loc["K1"], f.loc["K2"]
         assert k1["group"] == "loyal" and k2["group"] == "young"
         assert k1["tenure_quarters"] == 19 and k2["tenure_quarters"] == 7

@@ -54,10 +54,18 @@ def pandas_panel(orders: pd.DataFrame, until: str | None = None) -> pd.DataFrame
         last = pd.NaT
         first_q = g["q"].min()
         first_order = g.loc[sale[g.index], "order_date"].min()
+        # purchase days and the gap ending at each (NaN at the first), keyed by the later day's quarter
+        days = pd.Series(sorted(g.loc[sale[g.index], "order_date"].dt.normalize().unique()),
+                         dtype="datetime64[ns]")
+        gaps = pd.DataFrame({"q": days.dt.to_period("Q-DEC"), "gap": days.diff().dt.days.astype("float64")})
+        groups_in: dict = {}
         for k, q in enumerate(pd.period_range(first_q, last_q, freq="Q-DEC")):
             gq = g[g["q"] == q]
             s = gq[gq["net_revenue"] >= 0]
             groups = set(s["product_group"])
+            groups_in[q] = groups
+            trailing = set().union(*(groups_in.get(q - i, set()) for i in range(4)))
+            gap_q = gaps.loc[gaps["q"] == q, "gap"]
             if len(s):
                 last = s["order_date"].max() if pd.isna(last) else max(last, s["order_date"].max())
             qend = q.end_time.normalize()
@@ -66,6 +74,9 @@ def pandas_panel(orders: pd.DataFrame, until: str | None = None) -> pd.DataFrame
                 "revenue": gq["net_revenue"].sum(), "margin": gq["contribution_margin"].sum(),
                 "orders": s["order_id"].nunique(), "lines": len(gq), "quantity": gq["quantity"].sum(),
                 "product_groups": len(groups), "new_product_groups": len(groups - seen),
+                "order_days": len(gap_q), "gap_days_sum": gap_q.sum(), "gap_days_sumsq": (gap_q ** 2).sum(),
+                "first_gap_days": gap_q.iloc[0] if len(gap_q) else np.nan,
+                "product_groups_4q": len(trailing),
                 "first_order_date": first_order, "last_order_date": last,
                 "days_since_last_order": (qend - last).days if pd.notna(last) else np.nan,
                 "tenure_quarters": k,
@@ -205,6 +216,50 @@ class TestBuildPanel:
         assert panel["last_order_date"].tolist() == [pd.Timestamp("2024-02-11"), pd.Timestamp("2024-04-02")]
         assert panel["first_order_date"].eq(pd.Timestamp("2024-01-10")).all()
 
+    def test_purchase_days_and_gaps(self):
+        orders = make_orders([
+            ("A", "2024-01-10", "1", "x", 1, 10.0, 1.0),
+            ("A", "2024-01-10", "2", "y", 1, 10.0, 1.0),     # second order of the day: one purchase day
+            ("A", "2024-02-09", "3", "x", 1, 10.0, 1.0),
+            ("A", "2024-03-01", "G1", "z", -1, -5.0, -1.0),  # credit note: no purchase day, no gap
+            ("A", "2024-05-01", "4", "x", 1, 10.0, 1.0),
+            ("B", "2024-08-01", "5", "x", 1, 10.0, 1.0),
+            ("B", "2024-08-01", "5", "x", 2, 20.0, 2.0),     # two lines of one day
+        ])
+        panel = build_panel(orders, until="2024Q4")
+        a = panel[panel["customer_id"] == "A"].set_index("quarter")
+        assert a["order_days"].tolist() == [2, 1, 0, 0]
+        assert a["gap_days_sum"].tolist() == [30.0, 82.0, 0.0, 0.0]
+        assert a["gap_days_sumsq"].tolist() == [900.0, 6724.0, 0.0, 0.0]
+        # the first purchase day ever has no gap; 2024Q2's first gap reaches back to 2024-02-09
+        assert np.isnan(a.loc["2024Q1", "first_gap_days"]) and a.loc["2024Q2", "first_gap_days"] == 82.0
+        assert a.loc[["2024Q3", "2024Q4"], "first_gap_days"].isna().all()
+        b = panel[panel["customer_id"] == "B"]
+        assert b["order_days"].tolist() == [1, 0] and b["gap_days_sum"].tolist() == [0.0, 0.0]
+        assert b["first_gap_days"].isna().all()
+        # the number of gaps follows from order_days: all days but the customer's very first
+        n_gaps = panel["order_days"].sum() - panel["customer_id"].nunique()
+        assert n_gaps == 2
+
+    def test_product_groups_of_the_trailing_year(self):
+        orders = make_orders([
+            ("A", "2024-01-10", "1", "x", 1, 10.0, 1.0),
+            ("A", "2024-02-10", "2", "y", 1, 10.0, 1.0),
+            ("A", "2024-05-10", "3", "x", 1, 10.0, 1.0),
+            ("A", "2024-06-10", "G1", "z", -1, -5.0, -1.0),  # a group on a credit note only is not bought
+            ("A", "2025-04-10", "4", "z", 1, 10.0, 1.0),
+        ])
+        panel = build_panel(orders)
+        # 2024Q1..2025Q2: y lasts 4 quarters (to 2024Q4), x from 2024Q2 to 2025Q1, then z alone
+        assert panel["product_groups_4q"].tolist() == [2, 2, 2, 2, 1, 1]
+        assert panel["product_groups"].tolist() == [2, 1, 0, 0, 0, 1]
+
+    def test_new_columns_when_no_line_is_a_sale(self):
+        orders = make_orders([("A", "2024-01-10", "G1", "x", -1, -5.0, -1.0)])
+        panel = build_panel(orders)
+        assert panel[["order_days", "product_groups_4q"]].iloc[0].tolist() == [0, 0]
+        assert panel["gap_days_sum"].iloc[0] == 0.0 and np.isnan(panel["first_gap_days"].iloc[0])
+
     @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(st.lists(st.tuples(st.sampled_from("ABCDE"), st.integers(0, 1500),
                               st.floats(-1e4, 1e5, allow_nan=False).map(lambda x: round(x, 2))),
@@ -220,6 +275,14 @@ class TestBuildPanel:
         last = orders["order_date"].max().to_period("Q-DEC")
         expected_rows = sum((last - f).n + 1 for f in first)
         assert len(panel) == expected_rows
+        # purchase days: each counted once; the gaps of a customer add up to first-to-last purchase day
+        sales = orders[orders["net_revenue"] >= 0]
+        days = sales.groupby("customer_id")["order_date"]
+        assert panel["order_days"].sum() == days.nunique().sum()
+        span = (days.max() - days.min()).dt.days.astype("float64")
+        gaps = panel.groupby("customer_id")["gap_days_sum"].sum()
+        pd.testing.assert_series_equal(gaps.reindex(span.index), span, check_names=False)
+        assert (panel["gap_days_sumsq"] >= panel["gap_days_sum"]).all()  # gaps are whole days >= 1
 
 
 class TestCustomerSummary:

@@ -60,7 +60,11 @@ def test_panel_on_spark_equals_duckdb(spark):
     # engine=None: the backend named in the config (the running session of the fixture is reused)
     assert_same_panel(panel.build_panel(orders, config=CONFIG), panel.build_panel(orders, engine="duckdb"))
     expected = panel.build_panel(orders, until="2024Q3", engine="duckdb")
-    assert expected.query("customer_id == 'E1'")["orders"].tolist() == [1, 0, 1]  # the edge cases are in
+    e1 = expected.query("customer_id == 'E1'")
+    assert e1["orders"].tolist() == [1, 0, 1]  # the edge cases are in
+    # purchase days and gaps: the line at 23:30 on the last day of 2024Q3 is a purchase day of that quarter
+    assert e1["order_days"].tolist() == [1, 0, 1] and e1["first_gap_days"].iloc[2] == 264.0
+    assert e1["product_groups_4q"].tolist() == [2, 2, 3]
     assert_same_panel(panel.build_panel(orders, until="2024Q3", engine=spark), expected)
 
 
@@ -75,3 +79,38 @@ def test_parquet_folder_and_rfm_on_spark(spark, tmp_path):
     assert_same_panel(panel.build_panel(str(folder), engine=spark), panel.build_panel(orders))
     expected = panel.rfm_summary(orders, observation_end="2023-05-17", engine="duckdb")
     assert_same_rfm(panel.rfm_summary(folder, observation_end="2023-05-17", engine=spark), expected)
+
+
+def test_orders_table_on_spark_is_validated_and_aggregated_there(spark, tmp_path):
+    """``data.orders_table`` with the pyspark backend: checks and panel run on Spark, as on DuckDB."""
+    from bestandlib import demo, io
+    from bestandlib.config import load_config
+
+    world = tmp_path / "w"
+    demo.generate_demo(world, customers=40, seed=5)
+    ref = io.load_tables(world, today="2026-06-30")
+    lines = pd.read_parquet(world / "orders.parquet").rename(columns={"customer_id": "Kunde"})
+    (world / "orders.parquet").unlink()
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()  # the fixture's session
+    session.createDataFrame(lines).createOrReplaceTempView("order_lines")
+    bad_lines = lines.copy()
+    bad_lines.loc[0, "net_revenue"] = float("inf")  # (a NaN would arrive in Spark as null)
+    session.createDataFrame(bad_lines).createOrReplaceTempView("order_lines_bad")
+    config = load_config(overrides={**CONFIG, "data": {"orders_table": "order_lines_bad",
+                                                       "columns": {"orders": {"Kunde": "customer_id"}}}})
+    problems = io.validate(world, config, today="2026-06-30")
+    bad = problems[problems["severity"] == "error"]
+    assert bad["message"].tolist() == [f"NaN or infinity is not a value (order_id {lines.loc[0, 'order_id']})"]
+    assert bad["file"].tolist() == ["table order_lines_bad"] and bad["column"].tolist() == ["net_revenue"]
+
+    config["data"]["orders_table"] = "order_lines"
+    tables = io.load_tables(world, config, today="2026-06-30")
+    assert tables.orders.backend == "pyspark"
+    counts = io.row_counts(tables).set_index("table").loc["orders"]
+    assert counts["read_by"] == "pyspark" and counts["rows_used"] == len(ref.orders)
+    assert tables.max_date() == ref.max_date()
+    q = pd.Period(ref.max_date(), "Q")
+    assert_same_panel(panel.build_panel(tables.orders, until=q, config=config),
+                      panel.build_panel(ref.orders, until=q, engine="duckdb"))
