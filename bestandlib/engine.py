@@ -479,24 +479,34 @@ class OrderLines:
         return connect(self.backend, config)
 
     def ibis_table(self, con):
-        """The lines as an Ibis table on ``con`` (DuckDB: the SQL above; Spark etc.: read and recast)."""
+        """The lines as an Ibis table on ``con``: canonical names and types, excluded and later lines left out.
+
+        Built from Ibis operations only, so that it runs on every backend (``con.sql`` would need
+        Ibis' DuckDB schema query, which DuckDB 2.0 no longer serves).
+        """
         import ibis
 
-        if con.name == "duckdb" and not self.table:
-            return con.sql(self.select_sql())
         if self.table:
             schema, _, name = self.table.rpartition(".")
             raw = con.table(name, database=schema or None)
-        else:
+        elif con.name == "duckdb":
+            raw = con.read_parquet(parquet_pattern(self.path), union_by_name=True, hive_partitioning=False)
+        else:  # Spark reads a folder (partitioned or not) itself
             raw = con.read_parquet(str(self.path))
         known = {canon: src for canon, src, _ in self.columns}
         types = {"VARCHAR": "string", "DATE": "date", "DOUBLE": "float64"}
         cols = {}
         for canon, sql_type in ORDER_LINE_TYPES.items():
-            if canon in known:
-                cols[canon] = raw[known[canon]].cast(types[sql_type])
-            else:
+            if canon not in known:
                 cols[canon] = ibis.null(types[sql_type])
+                continue
+            col = raw[known[canon]]
+            if sql_type == "VARCHAR" and (col.type().is_floating() or col.type().is_decimal()):
+                # a numeric id written as 123.0: the id is "123" (as pandas reads it in bestandlib.io)
+                cols[canon] = ibis.ifelse(col == col.floor(), col.cast("int64").cast("string"),
+                                          col.cast("string"))
+            else:
+                cols[canon] = col.cast(types[sql_type])
         t = raw.select(**cols)
         if self.exclude_zero_value:
             t = t.filter(~((t.net_revenue == 0) & (t.contribution_margin == 0)))
@@ -515,16 +525,21 @@ class OrderLines:
         finally:
             con.close()
 
-    def date_range(self, config=None):
-        """(first, last) order date as Timestamps (NaT without lines)."""
+    def summary(self, config=None) -> tuple[int, "pd.Timestamp", "pd.Timestamp"]:
+        """(lines, first order date, last order date) up to ``until`` (dates NaT without lines)."""
         import pandas as pd
 
         if self.backend == "pyspark":
             t = self.ibis_table(connect("pyspark", config))
-            r = t.aggregate(first=t.order_date.min(), last=t.order_date.max()).to_pandas()
+            r = t.aggregate(n=t.count(), first=t.order_date.min(), last=t.order_date.max()).to_pandas()
         else:
-            r = self.query("SELECT min(order_date) AS first, max(order_date) AS last FROM lines", config)
-        return pd.Timestamp(r["first"].iloc[0]), pd.Timestamp(r["last"].iloc[0])
+            r = self.query("SELECT count(*) AS n, min(order_date) AS first, max(order_date) AS last "
+                           "FROM lines", config)
+        return int(r["n"].iloc[0]), pd.Timestamp(r["first"].iloc[0]), pd.Timestamp(r["last"].iloc[0])
+
+    def date_range(self, config=None):
+        """(first, last) order date as Timestamps (NaT without lines)."""
+        return self.summary(config)[1:]
 
     def to_pandas(self, config=None):
         """All lines as a canonical pandas frame: only for data that fits in memory (tests, a look)."""

@@ -26,7 +26,8 @@ from bestandlib import i18n, paths, periods
 from bestandlib.config import ensure_config
 
 
-def _cache_key(data_dir: Path, config: dict) -> str:
+def cache_key(data_dir: Path, config: dict) -> str:
+    """The folder name under ``data/interim/`` of the validated tables and panels of this input and config."""
     from bestandlib import io
 
     h = hashlib.sha256()
@@ -80,7 +81,7 @@ def load_tables_cached(data_dir, config=None, today=None, use_cache: bool = True
     ensure_demo(data_dir)
     if not use_cache:
         return io.load_tables(data_dir, config, today=today)
-    cache = paths.INTERIM_DIR / _cache_key(data_dir, config)
+    cache = paths.INTERIM_DIR / cache_key(data_dir, config)
     tables_dir = cache / "tables"
     if tables_dir.exists():
         try:
@@ -199,6 +200,10 @@ class Session:
             if df is None:
                 rows.append({"table": name, "rows": 0, "from": pd.NaT, "to": pd.NaT})
                 continue
+            if name == "orders" and self.tables.orders_in_engine:  # lines the engine reads: ask it
+                n, first, last = df.summary(self.config)
+                rows.append({"table": name, "rows": n, "from": first, "to": last})
+                continue
             rows.append(
                 {
                     "table": name,
@@ -315,7 +320,7 @@ def open(quarter=None, data_dir=paths.DEMO_DIR, config=None, lang: str = "de", o
 
         all_tables, real = privacy.pseudonymize_tables(all_tables, privacy.pseudonym_key(cfg), lang)
     tables = all_tables.cut(periods.quarter_end(q))
-    key = _cache_key(data_dir, cfg)
+    key = cache_key(data_dir, cfg)
     pnl = panel_cached(tables, q, data_key=key, config=cfg)
     _setup_plots()
     _setup_tables()

@@ -225,12 +225,32 @@ class TestDatabaseTable:
         import duckdb
 
         folder, db, cfg = world
-        key = session._cache_key(folder, cfg)
+        key = session.cache_key(folder, cfg)
         con = duckdb.connect(str(db))
         con.execute("UPDATE sales.order_lines SET quantity = quantity + 1 WHERE order_id = "
                     "(SELECT min(order_id) FROM sales.order_lines)")
         con.close()
-        assert session._cache_key(folder, cfg) != key  # same files, changed table: validated again
+        assert session.cache_key(folder, cfg) != key  # same files, changed table: validated again
         shutil.copy(small_world / "orders.parquet", folder / "orders.parquet")
         p = io.validate(folder, cfg, today=TODAY)
         assert "remove this file or the setting" in " ".join(p["message"])
+
+
+def test_sql_and_ibis_read_order_lines_alike(tmp_path):
+    """OrderLines reads the same lines through DuckDB SQL and through Ibis (the Spark path), numeric ids
+    written as floats included (123.0 is customer "123", as pandas reads it)."""
+    from test_panel import random_orders
+
+    orders = random_orders(5, n=400, customers=12)
+    orders["customer_id"] = orders["customer_id"].str.extract(r"(\d+)")[0].astype("float64") + 100
+    orders.loc[3, ["net_revenue", "contribution_margin"]] = 0.0  # excluded
+    orders.to_parquet(tmp_path / "orders.parquet", index=False)
+    columns = tuple((c, c, "DOUBLE" if c in ("customer_id", "quantity", "net_revenue", "contribution_margin")
+                     else "VARCHAR") for c in ["order_id", "customer_id", "order_date", "product_group",
+                                                "quantity", "net_revenue", "contribution_margin"])
+    lines = OrderLines(str(tmp_path / "orders.parquet"), columns).cut("2024-06-30")
+    by_sql = panel.build_panel(lines, until="2024Q2")
+    assert by_sql["customer_id"].str.fullmatch(r"1\d\d").all()
+    pd.testing.assert_frame_equal(panel.build_panel(lines, until="2024Q2", engine="duckdb-ibis"), by_sql)
+    kept = orders[(orders["order_date"] <= "2024-06-30") & ~orders.index.isin([3])]
+    assert by_sql["lines"].sum() == len(kept)

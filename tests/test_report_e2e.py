@@ -18,10 +18,16 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def reports_root(small_world, tmp_path_factory):
-    """Two quarters of the small world: 2025Q3 in English, then 2025Q4 in German."""
+    """Two quarters of the small world: 2025Q3 in English, then 2025Q4 in German.
+
+    The English run leaves the order lines to the engine (``data.engine_min_order_lines: 0``, as for a
+    log of 100 million lines), so every notebook also runs without order lines in pandas.
+    """
     root = tmp_path_factory.mktemp("reports")
+    engine_config = tmp_path_factory.mktemp("config") / "engine.yml"
+    engine_config.write_text("data:\n  engine_min_order_lines: 0\n", encoding="utf-8")
     pipeline.run_report(quarter="2025Q3", data_dir=small_world, reports_root=root, lang="en",
-                        log=lambda m: None)
+                        config=str(engine_config), log=lambda m: None)
     pipeline.run_report(quarter="2025Q4", data_dir=small_world, reports_root=root, lang="de",
                         log=lambda m: None)
     return root
@@ -81,6 +87,15 @@ def test_index_renders_in_headless_chromium(reports_root, lang, tmp_path):
     if artifacts:
         shutil.copy(shot, os.path.join(artifacts, shot.name))
     print(f"screenshot of the rendered index: {shot}")
+
+
+def test_run_records_rows_and_who_read_them(report_de, report_en):
+    rows = {r["table"]: r for r in json.loads((report_en / "run.json").read_text())["rows"]}
+    assert rows["orders"]["read_by"] == "duckdb" and rows["customers"]["read_by"] == "pandas"
+    assert rows["orders"]["rows_read"] == rows["orders"]["rows_excluded"] + rows["orders"]["rows_used"]
+    german = {r["table"]: r for r in json.loads((report_de / "run.json").read_text())["rows"]}
+    assert german["orders"]["read_by"] == "pandas"
+    assert german["orders"]["rows_used"] == rows["orders"]["rows_used"] > 0
 
 
 def test_numbers_are_formatted_for_the_language(report_de, report_en):
