@@ -15,7 +15,7 @@ resident set size (``os.wait4``):
 * ``kit``: :func:`bestandlib.panel.build_panel_and_rfm` (panel and RFM summary from one scan) on the
   Parquet file (the engine reads it itself; ``--engine ibis``: the Ibis expressions on DuckDB);
 * ``pandas``: the same panel and RFM summary with idiomatic pandas (groupby/agg/merge, no apply),
-  skipped when it would not fit in memory (about 200 bytes per line);
+  skipped when it would not fit in memory (about 300 bytes per line);
 * ``lifetimes``: ``summary_data_from_transaction_data`` (RFM only), skipped likewise.
 * ``check``: :func:`bestandlib.engine.check_orders`, the validation of the lines in the engine (every
   check of the data contract, unknown customers included, in one scan; ``--skip-check`` leaves it out).
@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 GROUPS = np.array(["Implantate", "Orthesen", "Bandagen", "Verbrauchsmaterial", "Instrumente",
                    "Geräte", "Service", "Ersatzteile"])
 CHUNK = 1_000_000
-BYTES_PER_LINE_PANDAS = 200  # measured peak of the pandas contender (9.5 GiB at 50M lines)
+BYTES_PER_LINE_PANDAS = 300  # measured peak of the pandas contender (14.2 GiB at 50M lines)
 BYTES_PER_LINE_LIFETIMES = 130
 
 
@@ -131,7 +131,7 @@ def run_kit(data: Path, out: Path, engine: str) -> None:
     rfm.to_parquet(out / "rfm.parquet", index=False)
 
 
-def run_check(data: Path, out: Path, engine: str) -> None:
+def run_check(data: Path, out: Path) -> None:
     """The kit's validation of the lines in the engine (what ``bestand validate`` runs above
     ``data.engine_min_order_lines``): every check of the data contract in one scan, rows counted."""
     import json

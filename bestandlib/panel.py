@@ -14,8 +14,9 @@ it on DuckDB and on Spark):
   not import Ibis, which alone costs about a second per report. It reads the lines once, sums them per
   customer, day and order, and builds the panel and the RFM summary from that
   (:func:`build_panel_and_rfm` returns both from one scan). Measured with ``benchmarks/panel.py`` on a
-  shared 2-core machine (load about 2), panel and RFM summary from Parquet: 50M lines in 32 s / 3.5 GiB
-  peak (idiomatic pandas 141 s / 12.7 GiB), 100M lines in 111 s / 6.4 GiB.
+  2-core machine (load about 1), panel and RFM summary from Parquet: 10M lines in 11 s / 1.3 GiB peak
+  (idiomatic pandas 46 s / 3.6 GiB), 50M in 33 s / 3.5 GiB (pandas 227 s / 14.2 GiB), 100M in 72 s /
+  6.5 GiB (pandas does not fit).
 * :func:`panel_expr` / :func:`rfm_expr`: the same aggregation as Ibis expressions, which run unchanged on
   every engine Ibis reaches: ``"pyspark"`` (a Spark cluster, or local mode), ``"duckdb-ibis"`` (the
   portable expression on DuckDB, for checking it) or any connected Ibis backend passed as ``engine``.
