@@ -163,8 +163,10 @@ def _order_gap_cv(panel: pd.DataFrame, first_quarter, quarter, min_days: int) ->
     days = g["order_days"].sum()
     total, squares = g["gap_days_sum"].sum(), g["gap_days_sumsq"].sum()
     # the gap into the window belongs to the first quarter of the window that has a purchase day
-    lead = w[w["order_days"] > 0].groupby("customer_id", sort=True)["first_gap_days"].first()
-    lead = lead.reindex(days.index).fillna(0.0)
+    # (NaN when that day is the customer's first purchase ever: nothing reaches back; groupby.first()
+    # would skip the NaN and take a later quarter's gap)
+    lead = w[w["order_days"] > 0].drop_duplicates("customer_id", keep="first").set_index("customer_id")
+    lead = lead["first_gap_days"].reindex(days.index).fillna(0.0)
     n = (days - 1).clip(lower=0)
     total, squares = total - lead, squares - lead ** 2
     mean = (total / n).where(n > 0)

@@ -50,6 +50,10 @@ class TestFrame:
         rows += [("K1", d, g, 250, 100) for d, g in [("2025-01-01", "A"), ("2025-01-11", "B"),
                                                       ("2025-01-31", "C"), ("2025-03-02", "A")]]
         rows += [("K2", "2024-02-01", "A", 100, 20), ("K2", "2025-06-01", "A", 500, 100)]
+        # K3 starts inside the 8-quarter window: no gap reaches back before its first purchase; a credit
+        # note is no purchase day
+        rows += [("K3", d, "A", 100, 10) for d in ["2025-04-01", "2025-04-11", "2025-05-11", "2025-07-10"]]
+        rows += [("K3", "2025-04-20", "A", -50, -5)]
         orders = _orders(rows)
         panel = build_panel(orders, until="2025Q4")
         contacts = pd.DataFrame({"customer_id": ["K1", "K1", "K2"],
@@ -63,6 +67,9 @@ class TestFrame:
         gaps = np.array([10, 20, 30])
         assert k1["order_gap_cv"] == pytest.approx(gaps.std(ddof=1) / gaps.mean())
         assert np.isnan(k2["order_gap_cv"])  # two order days < min_order_days
+        k3_gaps = np.array([10, 30, 60])
+        assert f.loc["K3", "order_days"] == 4
+        assert f.loc["K3", "order_gap_cv"] == pytest.approx(k3_gaps.std(ddof=1) / k3_gaps.mean())
         assert k1["product_groups_12m"] == 3 and k2["product_groups_12m"] == 1
         assert k1["cost_to_serve"] == pytest.approx(1.0)  # 1 contact in 12 months per 1,000 EUR
         assert k2["contacts_per_keur"] == pytest.approx(2.0) and k2["cost_to_serve"] == pytest.approx(4.0)
