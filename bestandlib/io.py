@@ -150,8 +150,9 @@ class Tables:
         when the engine counted them), so :meth:`cut` can recount ``excluded``.
 
     ``orders`` is a :class:`bestandlib.engine.OrderLines` instead of a DataFrame for Parquet order logs
-    of at least ``data.engine_min_order_lines`` rows: the engine validates and aggregates them
-    without loading them into pandas (:func:`bestandlib.panel.build_panel` takes either).
+    of at least ``data.engine_min_order_lines`` rows and for a database table (``data.orders_table``):
+    the engine validates and aggregates them without loading them into pandas
+    (:func:`bestandlib.panel.build_panel` takes either).
     """
 
     customers: pd.DataFrame
@@ -168,7 +169,7 @@ class Tables:
 
     @property
     def orders_in_engine(self) -> bool:
-        """True when the order lines stay in their files (:class:`bestandlib.engine.OrderLines`)."""
+        """True when the order lines stay in their files or table (:class:`bestandlib.engine.OrderLines`)."""
         return isinstance(self.orders, OrderLines)
 
     def order_date_range(self) -> tuple[pd.Timestamp, pd.Timestamp]:
@@ -1086,6 +1087,29 @@ def _orders_in_engine(path: Path, fmt: str, section) -> bool:
     return rows >= threshold
 
 
+def _engine_columns(types: dict, label: str, section, problems: _Problems) -> tuple | None:
+    """(canonical, source name, source type) of the order columns the engine reads, or None when a
+    required column is missing (reported, with the same messages as for files pandas reads)."""
+    mapping = section["columns"].get("orders") or {}
+    renamed, missing = _rename("orders", pd.DataFrame(columns=list(types)), label, mapping, problems)
+    if missing:
+        return None
+    source = {}
+    for name in types:  # the first source column wins, as in _rename
+        target = _column_target("orders", name, mapping)
+        if target in renamed.columns and target not in source:
+            source[target] = name
+    return tuple((canon, source[canon], types[source[canon]]) for canon in renamed.columns)
+
+
+def _relative_label(file: str, base: Path) -> str:
+    """A file as problems name it: relative to the data folder (``orders/year=2024/part-0.parquet``)."""
+    try:
+        return Path(file).relative_to(base).as_posix()
+    except ValueError:
+        return str(file)
+
+
 def _add_check(found: pd.DataFrame, counts: pd.DataFrame, label: str, problems: _Problems) -> None:
     """The engine's problems, plus one line per check that failed more rows than it lists."""
     problems.frames.append(found[PROBLEM_COLUMNS])
@@ -1142,25 +1166,16 @@ def _load_orders_in_engine(path: Path, section, config, today, customers, proble
     finally:
         con.close()
     types = {str(name).strip(): str(t) for name, t, *_ in described}
-    header = pd.DataFrame(columns=list(types))
-    renamed, missing = _rename("orders", header, label, section["columns"].get("orders") or {}, problems)
-    if missing:
+    columns = _engine_columns(types, label, section, problems)
+    if columns is None:
         return None
-    # canonical -> (name in the files, type in the files): _rename kept the files' names as its index
-    inverse = {}
-    for src in types:
-        target = _column_target("orders", src, section["columns"].get("orders") or {})
-        if target in renamed.columns and target not in inverse:
-            inverse[target] = src
-    mapping = {canon: inverse[canon] for canon in renamed.columns}
+    mapping = {canon: src for canon, src, _ in columns}
     check = engine.check_orders(path, customers=customers, today=today, config=config,
                                 columns=mapping)
     found = check.problems.copy()
-    base = path.parent
-    found["file"] = [Path(f).relative_to(base).as_posix() if Path(f).is_absolute() else f
-                     for f in found["file"]]
+    found["file"] = [_relative_label(f, path.parent) for f in found["file"]]
     _add_check(found, check.counts, label, problems)
-    lines = engine.OrderLines(str(path), tuple((c, mapping[c], types[mapping[c]]) for c in mapping),
+    lines = engine.OrderLines(str(path), columns,
                               exclude_zero_value=bool(section.get("exclude_zero_value_lines", True)))
     info = {"path": str(path), "format": "parquet", "dialect": {}, "rows": check.rows_in,
             "rows_valid": check.rows_out, "engine": "duckdb"}
@@ -1190,18 +1205,10 @@ def _load_orders_from_table(name: str, section, config, today, customers, proble
     settings = engine.engine_settings(config)
     backend, database = settings["backend"], settings["duckdb"].get("database")
     label = f"table {name}"
-    types = engine.table_columns(name, backend, database, config)
-    header = pd.DataFrame(columns=list(types))
-    mapping_cfg = section["columns"].get("orders") or {}
-    renamed, missing = _rename("orders", header, label, mapping_cfg, problems)
-    if missing:
+    columns = _engine_columns(engine.table_columns(name, backend, database, config), label, section, problems)
+    if columns is None:
         return None
-    inverse = {}
-    for src in types:
-        target = _column_target("orders", src, mapping_cfg)
-        if target in renamed.columns and target not in inverse:
-            inverse[target] = src
-    lines = engine.OrderLines(None, tuple((c, inverse[c], types[inverse[c]]) for c in renamed.columns),
+    lines = engine.OrderLines(None, columns,
                               exclude_zero_value=bool(section.get("exclude_zero_value_lines", True)),
                               table=name, database=database if backend == "duckdb" else None,
                               backend=backend)
