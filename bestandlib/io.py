@@ -18,6 +18,10 @@ How a file is read (see docs/data-contract.md):
 4. The value checks (ranges, allowed sets, no future dates) run as pandera schemas
    (:mod:`bestandlib.schemas`) with ``lazy=True``; cross-table checks (duplicate keys, unknown
    customers) follow.
+
+Order logs of at least ``data.engine_min_order_lines`` lines never sit in pandas as a whole: Parquet is
+checked by the engine (:func:`bestandlib.engine.check_orders`), a CSV chunk by chunk through the steps
+above, a database table by Ibis queries; ``Tables.orders`` is then a :class:`bestandlib.engine.OrderLines`.
 """
 from __future__ import annotations
 
@@ -27,7 +31,10 @@ import functools
 import hashlib
 import io as _io
 import json
+import os
 import re
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,8 +156,9 @@ class Tables:
         The excluded lines (``table, reason, date, net_revenue, rows``; one row per line, or per day
         when the engine counted them), so :meth:`cut` can recount ``excluded``.
 
-    ``orders`` is a :class:`bestandlib.engine.OrderLines` instead of a DataFrame for Parquet order logs
-    of at least ``data.engine_min_order_lines`` rows and for a database table (``data.orders_table``):
+    ``orders`` is a :class:`bestandlib.engine.OrderLines` instead of a DataFrame for order logs of at
+    least ``data.engine_min_order_lines`` rows (Parquet, or CSV converted chunk by chunk) and for a
+    database table (``data.orders_table``):
     the engine validates and aggregates them without loading them into pandas
     (:func:`bestandlib.panel.build_panel` takes either).
     """
@@ -597,9 +605,15 @@ def _read_csv(table, path: Path, pin: dict, problems: _Problems):
     except pd.errors.EmptyDataError:
         problems.add(name, None, None, "", "file is empty")
         return None
+    raw, lines = _without_blank_lines(raw, 2)  # header is line 1
+    dialect = {"encoding": encoding, "sep": sep}
+    return raw, name, lines, dialect
+
+
+def _without_blank_lines(raw: pd.DataFrame, first_line: int):
+    """``raw`` without blank lines (layout, not data) and the file line of each remaining row."""
     raw.columns = [str(c).strip().lstrip("\ufeff") for c in raw.columns]
-    lines = np.arange(len(raw), dtype=np.int64) + 2  # header is line 1
-    # Blank lines are layout, not data: drop them but keep the others' line numbers.
+    lines = np.arange(len(raw), dtype=np.int64) + first_line
     blank = np.array(raw.iloc[:, 0].fillna("").str.strip() == "", dtype=bool)
     if np.any(blank):
         candidates = np.flatnonzero(blank)
@@ -608,8 +622,7 @@ def _read_csv(table, path: Path, pin: dict, problems: _Problems):
     if blank.any():
         raw = raw.loc[~blank].reset_index(drop=True)
         lines = lines[~blank]
-    dialect = {"encoding": encoding, "sep": sep}
-    return raw, name, lines, dialect
+    return raw, lines
 
 
 def _read_parquet(table, path: Path, problems: _Problems):
@@ -853,9 +866,13 @@ def _shape_regex(fmt: str) -> str:
 # --------------------------------------------------------------------------------------------
 
 
-def _load_table(table, path, fmt, section, today, problems: _Problems):
-    pin = dict(section["dialect"].get(table) or {})
-    if fmt == "csv":
+def _load_table(table, path, fmt, section, today, problems: _Problems, read=None, pin=None):
+    """Parse and check one table. ``read``: an already read chunk ``(raw, files, lines, dialect)`` of a
+    CSV file read in pieces (:func:`_load_orders_csv_in_engine`); ``pin``: its dialect so far."""
+    pin = dict(section["dialect"].get(table) or {}) if pin is None else dict(pin)
+    if read is not None:
+        pass
+    elif fmt == "csv":
         read = _read_csv(table, path, pin, problems)
     else:
         read = _read_parquet(table, path, problems)
@@ -1011,6 +1028,19 @@ def _canonical_frame(table, parsed: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
+def _known_ids(ids: pd.Series):
+    return pyarrow.array(ids.dropna().unique().astype(object), type=pyarrow.string())
+
+
+def _check_known(df: pd.DataFrame, src: "_Source", known, problems: _Problems) -> None:
+    """Rows of ``df`` whose customer_id is not among ``known`` (see :func:`_known_ids`)."""
+    # Arrow's is_in hashes in C++; Series.isin on Arrow strings loops in Python.
+    found = pc.is_in(pyarrow.array(df["customer_id"], from_pandas=True), value_set=known)
+    unknown = df["customer_id"].notna() & ~found.to_numpy(zero_copy_only=False)
+    problems.add_rows(src, np.flatnonzero(unknown.to_numpy()), "customer_id",
+                      "unknown customer_id (not in customers)")
+
+
 def _check_cross(frames, sources, problems: _Problems):
     customers = frames.get("customers")
     # Without customer ids every other row would be "unknown": one error is enough.
@@ -1024,15 +1054,11 @@ def _check_cross(frames, sources, problems: _Problems):
             messages = "duplicate customer_id (first on line " + pd.Series(
                 first_line[pos]).astype(str) + ")"
             problems.add_rows(src, pos, "customer_id", messages.to_numpy(dtype=object))
-        known = pyarrow.array(ids.dropna().unique().astype(object), type=pyarrow.string())
+        known = _known_ids(ids)
         for table, df in frames.items():
             if table == "customers" or df is None:
                 continue
-            # Arrow's is_in hashes in C++; Series.isin on Arrow strings loops in Python.
-            found = pc.is_in(pyarrow.array(df["customer_id"], from_pandas=True), value_set=known)
-            unknown = df["customer_id"].notna() & ~found.to_numpy(zero_copy_only=False)
-            problems.add_rows(sources[table], np.flatnonzero(unknown.to_numpy()), "customer_id",
-                              "unknown customer_id (not in customers)")
+            _check_known(df, sources[table], known, problems)
     orders = frames.get("orders")
     if orders is not None and not sources["orders"].missing:
         odd = (orders["quantity"] < 0) & (orders["net_revenue"] > 0)
@@ -1073,10 +1099,13 @@ def _engine_min_lines(section) -> int | None:
 
 
 def _orders_in_engine(path: Path, fmt: str, section) -> bool:
-    """Whether the orders file is Parquet with at least ``data.engine_min_order_lines`` rows."""
+    """Whether the orders file has at least ``data.engine_min_order_lines`` rows (Parquet: from the
+    footers; CSV: its newlines)."""
     threshold = _engine_min_lines(section)
-    if fmt != "parquet" or threshold is None:
+    if threshold is None:
         return False
+    if fmt == "csv":
+        return path.is_file() and _csv_data_lines(path) >= threshold
     parts = [p for p in sorted(path.rglob("*.parquet")) if not _ignored(p)] if path.is_dir() else [path]
     if not parts:
         return False
@@ -1181,8 +1210,14 @@ def _load_orders_in_engine(path: Path, section, config, today, customers, proble
             "rows_valid": check.rows_out, "engine": "duckdb"}
     if check.rows_out < check.rows_in:
         return lines, info, None
+    odd, excluded = _duckdb_extras(lines, config)
+    return _engine_result(lines, check, info, odd, excluded, label, problems)
+
+
+def _duckdb_extras(lines, config) -> tuple[int, pd.DataFrame]:
+    """Lines with negative quantity and positive revenue, and the zero-value lines per day (DuckDB)."""
     unfiltered = dataclasses.replace(lines, exclude_zero_value=False)
-    con = engine.duckdb_connection(config)
+    con = unfiltered.connection(config)
     try:
         con.execute(f"CREATE TEMP VIEW lines AS {unfiltered.select_sql()}")
         odd = con.sql("SELECT count(*) FROM lines WHERE quantity < 0 AND net_revenue > 0").fetchall()[0][0]
@@ -1191,6 +1226,99 @@ def _load_orders_in_engine(path: Path, section, config, today, customers, proble
             "WHERE net_revenue = 0 AND contribution_margin = 0 GROUP BY 1 ORDER BY 1").df()
     finally:
         con.close()
+    return int(odd), excluded
+
+
+#: Lines of a large CSV parsed and checked at a time (about 0.5-1 GB of pandas memory).
+CSV_CHUNK_LINES = 1_000_000
+
+
+def _csv_data_lines(path: Path) -> int:
+    """Newlines in the file (one pass over the bytes, about 1 s per GB): its data lines, roughly."""
+    n = 0
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 24), b""):
+            n += block.count(b"\n")
+    return max(n - 1, 0)
+
+
+def _load_orders_csv_in_engine(path: Path, section, config, today, customers, problems: _Problems):
+    """A large orders CSV: parsed and checked in chunks by the pandas path, handed to the engine.
+
+    Each chunk of :data:`CSV_CHUNK_LINES` lines goes through exactly the checks and messages of a small
+    file (:func:`_load_table`; file lines counted across chunks); the dialect detected in the first
+    chunk is pinned for the rest. The canonical lines are written as Parquet parts next to the table
+    cache (``<interim>/lines/<key>/``), which the engine then reads like any Parquet order log: memory
+    stays at one chunk, not the file. Returns (OrderLines, source info, excluded) or None on errors.
+    """
+    from bestandlib import engine, paths
+
+    label = path.name
+    pin = dict(section["dialect"].get("orders") or {})
+    with open(path, "rb") as f:
+        sample = f.read(8 << 20)
+    sample = sample[: sample.rfind(b"\n") + 1] or sample  # no character cut in half
+    encoding = pin.get("encoding") or _detect_encoding(sample)
+    binary = _binary_kind(sample, encoding)
+    if binary:
+        problems.add(label, None, None, "", binary)
+        return None
+    sep = pin.get("sep") or _detect_sep(sample[:200_000].decode(encoding, errors="replace"))
+    pin.update(encoding=encoding, sep=sep)
+    key = hashlib.sha256(f"{path.resolve()}|{path.stat().st_size}|{path.stat().st_mtime_ns}|"
+                         f"{json.dumps(section, sort_keys=True, default=str)}".encode()).hexdigest()[:20]
+    target = paths.INTERIM_DIR / "lines" / key
+    target.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix=f".{key}.", dir=target.parent))
+    rows_in, n_errors_before = 0, sum(int((f["severity"] == "error").sum()) for f in problems.frames)
+    known = _known_ids(customers) if customers is not None else None
+    try:
+        reader = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_filter=False,
+                             skip_blank_lines=False, encoding=encoding, engine="c", quotechar='"',
+                             chunksize=CSV_CHUNK_LINES)
+        first_line = 2  # header is line 1
+        for i, raw in enumerate(reader):
+            n = len(raw)
+            raw, lines = _without_blank_lines(raw, first_line)
+            first_line += n
+            rows_in += len(raw)
+            if raw.empty:
+                continue
+            df, src = _load_table("orders", path, "csv", section, today, problems,
+                                  read=(raw, label, lines, {"encoding": encoding, "sep": sep}), pin=pin)
+            if df is None:
+                return None
+            for k in ("decimal", "thousands", "date_format"):  # later chunks parse like the first
+                if src.dialect.get(k) is not None:
+                    pin.setdefault(k, src.dialect[k])
+            if known is not None:
+                _check_known(df, src, known, problems)
+            df.to_parquet(work / f"part-{i:05d}.parquet", index=False)
+    except pd.errors.ParserError as exc:
+        m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        problems.add(label, int(m.group(2)) if m else None, None, "",
+                     f"line has {m.group(3)} fields, the header has {m.group(1)} (separator {sep!r}; "
+                     "a stray separator or quote?)" if m else f"cannot read as CSV: {exc}")
+        return None
+    except (UnicodeDecodeError, LookupError) as exc:
+        problems.add(label, None, None, "", f"cannot decode with encoding {encoding!r} (detected on the "
+                     f"first 8 MB; pin data.dialect.orders.encoding): {exc}")
+        return None
+    finally:
+        if sum(int((f["severity"] == "error").sum()) for f in problems.frames) > n_errors_before \
+                or not any(work.iterdir()):
+            shutil.rmtree(work, ignore_errors=True)
+    if not work.exists():
+        return None
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(work, target)
+    columns = tuple((c, c, engine.ORDER_LINE_TYPES[c]) for c in schemas.CONTRACT["orders"]["columns"])
+    lines = engine.OrderLines(str(target), columns,
+                              exclude_zero_value=bool(section.get("exclude_zero_value_lines", True)))
+    info = {"path": str(path), "format": "csv", "dialect": {k: v for k, v in pin.items()},
+            "rows": rows_in, "rows_valid": rows_in, "engine": "duckdb"}
+    check = engine.OrdersCheck(_empty_problems(), rows_in, rows_in, pd.DataFrame())
+    odd, excluded = _duckdb_extras(lines, config)
     return _engine_result(lines, check, info, odd, excluded, label, problems)
 
 
@@ -1251,6 +1379,9 @@ def _load(data_dir, config, today):
         if orders_table:
             loaded = _load_orders_from_table(str(orders_table), section, ensure_config(config), today, known,
                                              problems)
+        elif found["orders"][1] == "csv":
+            loaded = _load_orders_csv_in_engine(found["orders"][0], section, ensure_config(config), today,
+                                                known, problems)
         else:
             loaded = _load_orders_in_engine(found["orders"][0], section, ensure_config(config), today, known,
                                             problems)

@@ -6,6 +6,7 @@ row counts, the panel, the habituation features.
 """
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
@@ -255,3 +256,51 @@ def test_sql_and_ibis_read_order_lines_alike(tmp_path):
     pd.testing.assert_frame_equal(panel.build_panel(lines, until="2024Q2", engine="duckdb-ibis"), by_sql)
     kept = orders[(orders["order_date"] <= "2024-06-30") & ~orders.index.isin([3])]
     assert by_sql["lines"].sum() == len(kept)
+
+
+class TestLargeCsv:
+    """A large orders CSV is parsed in chunks by the pandas checks and handed to the engine as Parquet."""
+
+    @pytest.fixture()
+    def german(self, small_world, tmp_path, monkeypatch):
+        monkeypatch.setattr(io, "CSV_CHUNK_LINES", 7_000)  # many chunks on a small file
+        folder = tmp_path / "w"
+        shutil.copytree(small_world, folder)
+        orders = pd.read_parquet(folder / "orders.parquet")
+        (folder / "orders.parquet").unlink()
+        orders["order_date"] = pd.to_datetime(orders["order_date"]).dt.strftime("%d.%m.%Y")
+        text = orders.to_csv(sep=";", decimal=",", index=False).splitlines()
+        text.insert(9_000, "")  # a blank line: layout, not data, but it counts for the line numbers
+        return folder, text
+
+    def write(self, folder, text):
+        (folder / "orders.csv").write_text("\n".join(text) + "\n", encoding="cp1252")
+
+    def test_same_tables_and_panel_as_pandas(self, german, worlds):
+        folder, text = german
+        self.write(folder, text)
+        t = io.load_tables(folder, ENGINE, today=TODAY)
+        ref = worlds["pandas"]
+        assert t.orders_in_engine and t.sources["orders"]["format"] == "csv"
+        assert t.sources["orders"]["dialect"]["decimal"] == "," and t.sources["orders"]["dialect"]["sep"] == ";"
+        assert len(t.orders) == len(ref.orders)
+        pd.testing.assert_frame_equal(t.excluded, ref.excluded, check_exact=False)
+        q = pd.Period(ref.max_date(), "Q")
+        pd.testing.assert_frame_equal(panel.build_panel(t.orders, until=q), panel.build_panel(ref.orders, until=q))
+
+    def test_problems_across_chunks_are_those_of_pandas(self, german):
+        folder, text = german
+        header = text[0].split(";")
+        for line, column, value in ((8, "customer_id", "NIEMAND"), (20_001, "net_revenue", "zehn"),
+                                    (30_002, "order_date", "31.02.2024")):
+            cells = text[line - 1].split(";")
+            cells[header.index(column)] = value
+            text[line - 1] = ";".join(cells)
+        self.write(folder, text)
+        by_engine = io.validate(folder, ENGINE, today=TODAY)
+        by_pandas = io.validate(folder, PANDAS, today=TODAY)
+        key = ["file", "line", "column", "value", "message"]
+        pd.testing.assert_frame_equal(by_engine[key], by_pandas[key])
+        assert by_engine["line"].tolist() == [8, 20_001, 30_002]
+        assert by_engine["message"].iloc[2] == "impossible date (no such day)"
+        assert not list((io.Path(os.environ["BESTAND_CACHE"]) / "lines").glob(".*"))  # no half-written parts
