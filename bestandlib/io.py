@@ -870,12 +870,8 @@ def _load_table(table, path, fmt, section, today, problems: _Problems, read=None
     """Parse and check one table. ``read``: an already read chunk ``(raw, files, lines, dialect)`` of a
     CSV file read in pieces (:func:`_load_orders_csv_in_engine`); ``pin``: its dialect so far."""
     pin = dict(section["dialect"].get(table) or {}) if pin is None else dict(pin)
-    if read is not None:
-        pass
-    elif fmt == "csv":
-        read = _read_csv(table, path, pin, problems)
-    else:
-        read = _read_parquet(table, path, problems)
+    if read is None:
+        read = _read_csv(table, path, pin, problems) if fmt == "csv" else _read_parquet(table, path, problems)
     if read is None:
         return None, None
     raw, files, lines, dialect = read
@@ -1150,7 +1146,7 @@ def _add_check(found: pd.DataFrame, counts: pd.DataFrame, label: str, problems: 
                          f"{row.message}: {row.rows:,} rows in all, the first {shown:,} are listed")
 
 
-def _engine_result(lines, check, info: dict, odd: int, excluded: pd.DataFrame, label: str,
+def _engine_result(lines, rows_valid: int, info: dict, odd: int, excluded: pd.DataFrame, label: str,
                    problems: _Problems):
     """(OrderLines, source info, excluded lines) after the engine's checks found no error.
 
@@ -1168,7 +1164,7 @@ def _engine_result(lines, check, info: dict, odd: int, excluded: pd.DataFrame, l
                                    date=pd.to_datetime(excluded["date"]).astype("datetime64[ns]"),
                                    rows=excluded["rows"].astype("int64"))
         info["rows_excluded"] = int(excluded["rows"].sum())
-    info["rows_used"] = check.rows_out - info.get("rows_excluded", 0)
+    info["rows_used"] = rows_valid - info.get("rows_excluded", 0)
     return dataclasses.replace(lines, rows=info["rows_used"]), info, excluded
 
 
@@ -1211,7 +1207,7 @@ def _load_orders_in_engine(path: Path, section, config, today, customers, proble
     if check.rows_out < check.rows_in:
         return lines, info, None
     odd, excluded = _duckdb_extras(lines, config)
-    return _engine_result(lines, check, info, odd, excluded, label, problems)
+    return _engine_result(lines, check.rows_out, info, odd, excluded, label, problems)
 
 
 def _duckdb_extras(lines, config) -> tuple[int, pd.DataFrame]:
@@ -1317,9 +1313,8 @@ def _load_orders_csv_in_engine(path: Path, section, config, today, customers, pr
                               exclude_zero_value=bool(section.get("exclude_zero_value_lines", True)))
     info = {"path": str(path), "format": "csv", "dialect": {k: v for k, v in pin.items()},
             "rows": rows_in, "rows_valid": rows_in, "engine": "duckdb"}
-    check = engine.OrdersCheck(_empty_problems(), rows_in, rows_in, pd.DataFrame())
     odd, excluded = _duckdb_extras(lines, config)
-    return _engine_result(lines, check, info, odd, excluded, label, problems)
+    return _engine_result(lines, rows_in, info, odd, excluded, label, problems)
 
 
 def _load_orders_from_table(name: str, section, config, today, customers, problems: _Problems):
@@ -1352,7 +1347,7 @@ def _load_orders_from_table(name: str, section, config, today, customers, proble
     excluded = (zero.group_by(date=zero.order_date)
                 .aggregate(net_revenue=zero.net_revenue.sum(), rows=zero.count())
                 .order_by("date").to_pandas())
-    return _engine_result(lines, check, info, odd, excluded, label, problems)
+    return _engine_result(lines, check.rows_out, info, odd, excluded, label, problems)
 
 
 def _load(data_dir, config, today):

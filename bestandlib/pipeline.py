@@ -218,7 +218,9 @@ def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS
         raise BestandError(f"Data folder not found: {data_dir}")
 
     t0 = time.perf_counter()
-    tables = session.load_tables_cached(data_dir, cfg, today=today)  # validates; raises on bad data
+    session.ensure_demo(data_dir)
+    data_key = session.cache_key(data_dir, cfg)
+    tables = session.load_tables_cached(data_dir, cfg, today=today, key=data_key)  # raises on bad data
     today_ts = dt.date.today() if today is None else today
     first, last = tables.order_date_range()  # one query when the engine holds the lines
     q = periods.latest_complete_quarter(last, today=today_ts) if quarter is None \
@@ -236,8 +238,7 @@ def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS
     # The panel once, before the notebooks: two notebooks starting together would otherwise both
     # aggregate the order lines (at 100 million lines: twice the time and twice the memory).
     t0 = time.perf_counter()
-    session.panel_cached(tables.cut(periods.quarter_end(q)), q, data_key=session.cache_key(data_dir, cfg),
-                         config=cfg)
+    session.panel_cached(tables.cut(periods.quarter_end(q)), q, data_key=data_key, config=cfg)
     log(f"Customer-quarter panel up to {qlabel} ready ({time.perf_counter() - t0:.1f} s)")
 
     steps = [Step(nb, nb.stem + ".html", report.page_title(nb, lang))

@@ -69,9 +69,11 @@ def ensure_demo(data_dir: Path, quiet: bool = False) -> None:
     demo.generate_demo(paths.DEMO_DIR)
 
 
-def load_tables_cached(data_dir, config=None, today=None, use_cache: bool = True):
+def load_tables_cached(data_dir, config=None, today=None, use_cache: bool = True, key: str | None = None):
     """Validated :class:`bestandlib.io.Tables` for ``data_dir`` (cached by input fingerprint).
 
+    ``key``: the :func:`cache_key`, when the caller has it already (it reads every input byte and, for
+    ``data.orders_table``, scans the table once).
     Raises :class:`bestandlib.errors.DataValidationError` on invalid input, cached or not.
     """
     from bestandlib import io
@@ -81,7 +83,7 @@ def load_tables_cached(data_dir, config=None, today=None, use_cache: bool = True
     ensure_demo(data_dir)
     if not use_cache:
         return io.load_tables(data_dir, config, today=today)
-    cache = paths.INTERIM_DIR / cache_key(data_dir, config)
+    cache = paths.INTERIM_DIR / (key or cache_key(data_dir, config))
     tables_dir = cache / "tables"
     if tables_dir.exists():
         try:
@@ -306,7 +308,9 @@ def open(quarter=None, data_dir=paths.DEMO_DIR, config=None, lang: str = "de", o
     i18n.check_lang(lang)
     cfg = ensure_config(config)
     data_dir = paths.resolve_data_dir(data_dir)
-    all_tables = load_tables_cached(data_dir, cfg, today=today)
+    ensure_demo(data_dir)
+    key = cache_key(data_dir, cfg)
+    all_tables = load_tables_cached(data_dir, cfg, today=today, key=key)
     today = pd.Timestamp(today) if today is not None else pd.Timestamp.today()
     if quarter is None:
         q = periods.latest_complete_quarter(all_tables.max_date(), today=today)
@@ -320,7 +324,6 @@ def open(quarter=None, data_dir=paths.DEMO_DIR, config=None, lang: str = "de", o
 
         all_tables, real = privacy.pseudonymize_tables(all_tables, privacy.pseudonym_key(cfg), lang)
     tables = all_tables.cut(periods.quarter_end(q))
-    key = cache_key(data_dir, cfg)
     pnl = panel_cached(tables, q, data_key=key, config=cfg)
     _setup_plots()
     _setup_tables()
