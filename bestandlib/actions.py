@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from bestandlib import i18n
 from bestandlib.config import ensure_config
 from bestandlib.errors import BestandError, ConfigError
 from bestandlib.panel import quarter_index
@@ -491,13 +492,14 @@ def action_summary(actions: pd.DataFrame, by: str = "action", config=None, lang:
 def manager_lists(actions: pd.DataFrame, lang: str = "de") -> dict[str, pd.DataFrame]:
     """One readable action list per account manager (columns in ``lang``), by the manager's rank."""
     cols = list(_COLS[lang])
+    names = {k: i18n.with_currency(v, lang) for k, v in _COLS[lang].items()}
     out = {}
     for mgr, part in actions.sort_values("priority").groupby("account_manager", sort=True):
         view = part[cols].copy()
         view["phase"] = view["phase"].map(lambda p: PHASE_LABELS[p][lang])
         view["risk_level"] = view["risk_level"].map(lambda r: RISK_LABELS[r][lang])
         view["margin_at_risk"] = view["margin_at_risk"].round(0)
-        out[str(mgr)] = view.rename(columns=_COLS[lang]).reset_index(drop=True)
+        out[str(mgr)] = view.rename(columns=names).reset_index(drop=True)
     return out
 
 
@@ -743,7 +745,7 @@ def plot_margin_by_action(actions: pd.DataFrame, ax=None, lang: str = "de"):
     for st in STATUS:
         ax.barh(piv.index, piv[st], left=left, color=colors[st], label=STATUS[st][lang])
         left += piv[st].to_numpy()
-    ax.set_xlabel("Deckungsbeitrag im Risiko (EUR)" if lang == "de" else "Margin at risk (EUR)")
+    ax.set_xlabel(i18n.with_currency("Deckungsbeitrag im Risiko (EUR)" if lang == "de" else "Margin at risk (EUR)", lang))
     ax.set_title("Deckungsbeitrag im Risiko je Maßnahme" if lang == "de" else "Margin at risk by measure")
     ax.legend(loc="lower right", frameon=False)
     return ax

@@ -100,6 +100,12 @@ def churn_settings(config=None) -> dict:
     return out
 
 
+
+class NothingToLearn(BestandError):
+    """The data hold no churners (or no non-churners) a model could learn from: a world where nobody
+    has left yet. Not a failure of the kit: the page says so instead of a risk model."""
+
+
 def _horizon(target: dict) -> int:
     kind = target["kind"]
     if kind == "full":
@@ -273,7 +279,7 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
     def _fit(self, Xa, y):
         y = np.asarray(y).astype(int)
         if len(np.unique(y)) < 2:
-            raise BestandError("ChurnModel needs churners and non-churners in the training data.")
+            raise NothingToLearn("ChurnModel needs churners and non-churners in the training data.")
         self.classes_ = np.array([0, 1])
         self.explainer_ = _logistic(self.C, self.random_state).fit(Xa, y)
         if self.kind == "logistic":
@@ -282,10 +288,15 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
             base = make_pipeline(_DropEmptyColumns(), HistGradientBoostingClassifier(
                 max_iter=100, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=40,
                 l2_regularization=1.0, random_state=self.random_state))
-        if self.calibration is None:
+        # Calibration cross-validates in stratified folds, each needing examples of both classes:
+        # at most 3 folds, fewer when one class is rarer; with a single churner (or non-churner)
+        # there is nothing to calibrate on and the model's own probabilities are used.
+        folds = min(3, int(np.bincount(y, minlength=2).min()))
+        self.calibrated_ = self.calibration is not None and folds >= 2
+        if not self.calibrated_:
             self.estimator_ = self.explainer_ if self.kind == "logistic" else base.fit(Xa, y)
         else:
-            self.estimator_ = CalibratedClassifierCV(base, method=self.calibration, cv=3).fit(Xa, y)
+            self.estimator_ = CalibratedClassifierCV(base, method=self.calibration, cv=folds).fit(Xa, y)
         self.n_features_in_ = Xa.shape[1]
         return self
 
@@ -413,10 +424,11 @@ def backtest(frame: pd.DataFrame, config=None, kinds=("logistic", "gradient_boos
         s, tu = _qi(split["scored"]), _qi(split["train_until"])
         train = pop[pop["quarter_index"] <= tu]
         test = pop[pop["quarter_index"] == s]
+        # an early split of a short or small history may have no population rows to learn from
+        if train.empty or test.empty or train["churn"].nunique() < 2:
+            continue
         # the guarantee of the design: no training outcome window reaches past the scored quarter
         assert int(train["quarter_index"].max()) + split["horizon"] <= s
-        if test.empty or train["churn"].nunique() < 2:
-            continue
         scored = test[["customer_id", "quarter", "churn", "lost_revenue", "revenue_4q"]].copy()
         scored["train_until"] = split["train_until"]
         for i, kind in enumerate(kinds):
@@ -430,7 +442,7 @@ def backtest(frame: pd.DataFrame, config=None, kinds=("logistic", "gradient_boos
         scored["p_alive"] = (1.0 - test["p_alive"]).fillna(0.0).to_numpy()
         out.append(scored)
     if not out:
-        raise BestandError("The backtest found no quarter with churners and non-churners to learn from.")
+        raise NothingToLearn("The backtest found no quarter with churners and non-churners to learn from.")
     return pd.concat(out, ignore_index=True)
 
 
@@ -559,7 +571,7 @@ def fit_current(frame: pd.DataFrame, quarter, config=None, kind: str | None = No
     h = _horizon(st["target"])
     train = frame[frame["in_population"] & frame["observed"] & (frame["quarter_index"] <= s - h)]
     if train.empty:
-        raise BestandError(f"No observed churn outcomes before {parse_quarter(quarter)} to train on.")
+        raise NothingToLearn(f"No observed churn outcomes before {parse_quarter(quarter)} to train on.")
     return _make_model(st, kind).fit(train, train["churn"])
 
 
@@ -888,3 +900,92 @@ def plot_lift(table: pd.DataFrame, ax=None, lang: str = "de"):
     ax.set_title("Risiko-Ranking (Lift)" if lang == "de" else "Risk ranking (lift)")
     ax.legend(fontsize="small")
     return ax
+
+
+# --------------------------------------------------------------------------------------------------
+# Purchase model (BTYD): a churn risk that needs no observed churn
+# --------------------------------------------------------------------------------------------------
+
+def purchase_model_table(panel: pd.DataFrame, customers: pd.DataFrame | None, quarter, config=None,
+                         margin: bool = True):
+    """BG/NBD P(alive) and expected purchases of every active customer at ``quarter``.
+
+    The purchase model (Fader, Hardie & Lee 2005) needs no observed churn and no training window:
+    fitted on the purchase days of every customer known by the quarter's end, it gives each customer's
+    probability of still being "alive" (buying). It is the churn risk of a history too short for a
+    tested model (:data:`bestandlib.needs.SECTIONS` ``churn.model``), and a baseline otherwise. The RFM
+    summary comes from the panel (``order_days``, first and last order date), in ``btyd.time_unit``.
+
+    Returns
+    -------
+    (BetaGeoModel, DataFrame)
+        The fitted model and one row per active customer (:func:`bestandlib.panel.customer_summary`):
+        ``customer_id, name, account_manager, business_unit, frequency, recency, T, p_alive,
+        churn_probability (= 1 - p_alive), expected_purchases (next quarter), revenue_12m,
+        margin_12m, value_at_risk, value_basis, risk_level, risk_source``, sorted by ``value_at_risk``.
+        ``value_at_risk`` = churn probability x the trailing 12 months' contribution margin, or
+        revenue when the order lines carry no margin (``value_basis`` says which).
+    """
+    from bestandlib import btyd
+    from bestandlib.panel import customer_summary
+
+    st = churn_settings(config)
+    unit = btyd._unit_days(btyd._settings(config)["time_unit"])
+    q = parse_quarter(quarter)
+    label, end = str(q), pd.Timestamp(q.end_time.normalize())
+    rows = panel.loc[panel["quarter"] <= label]
+    by = rows.groupby("customer_id", sort=True)
+    days = by["order_days"].sum()
+    first, last = by["first_order_date"].first(), by["last_order_date"].max()
+    known = (days > 0) & first.notna() & last.notna()
+    rfm = pd.DataFrame({"frequency": (days[known] - 1).astype("int64"),
+                        "recency": (last[known] - first[known]).dt.days / unit,
+                        "T": (end - first[known]).dt.days / unit})
+    model = btyd.BetaGeoModel(penalizer=0.001).fit(rfm)
+    rfm["p_alive"] = np.asarray(model.p_alive(rfm), dtype=float)
+    rfm["expected_purchases"] = np.asarray(
+        model.conditional_expected_purchases(91.3 / unit, rfm), dtype=float)
+    summary = customer_summary(panel, q)
+    out = summary.loc[summary["active"], ["customer_id", "revenue_12m", "margin_12m"]].merge(
+        rfm.rename_axis("customer_id").reset_index(), on="customer_id", how="left")
+    out["churn_probability"] = 1.0 - out["p_alive"]
+    basis = "margin_12m" if margin else "revenue_12m"
+    out["value_at_risk"] = out["churn_probability"] * out[basis].clip(lower=0)
+    out["value_basis"] = "margin" if margin else "revenue"
+    out["risk_level"] = _risk_level(out["churn_probability"], st["risk_levels"])
+    out["risk_source"] = "btyd"
+    info_cols = ["customer_id", "name", "account_manager", "business_unit"]
+    if customers is not None:
+        out = out.merge(customers[info_cols].astype({"customer_id": str}), on="customer_id", how="left")
+    else:
+        for c in info_cols[1:]:
+            out[c] = None
+    cols = [*info_cols, "frequency", "recency", "T", "p_alive", "churn_probability", "expected_purchases",
+            "revenue_12m", "margin_12m", "value_at_risk", "value_basis", "risk_level", "risk_source"]
+    return model, out[cols].sort_values("value_at_risk", ascending=False, ignore_index=True)
+
+
+def plot_p_alive(table: pd.DataFrame, ax=None, lang: str = "de"):
+    """Histogram of P(alive) over the active customers (:func:`purchase_model_table`), the share of
+    revenue at each level as a second series: where the business at risk sits."""
+    ax = _ax(ax)
+    bins = np.linspace(0, 1, 11)
+    p = table["p_alive"].to_numpy()
+    w_cust = np.full(len(p), 1.0 / max(len(p), 1))
+    rev = table["revenue_12m"].clip(lower=0).to_numpy()
+    w_rev = rev / rev.sum() if rev.sum() > 0 else w_cust
+    ax.hist([p, p], bins=bins, weights=[w_cust, w_rev], color=["C0", "C1"],
+            label=["Kunden" if lang == "de" else "customers",
+                   "Umsatz 12 Monate" if lang == "de" else "revenue 12 months"])
+    ax.set_xlabel("P(aktiv) nach BG/NBD" if lang == "de" else "P(alive), BG/NBD")
+    ax.set_ylabel("Anteil" if lang == "de" else "share")
+    ax.yaxis.set_major_formatter(_percent_formatter())
+    ax.set_title("Wer kauft noch? (Kaufmodell)" if lang == "de" else "Who is still buying? (purchase model)")
+    ax.legend(fontsize="small")
+    return ax
+
+
+def _percent_formatter():
+    from matplotlib.ticker import PercentFormatter
+
+    return PercentFormatter(1.0)

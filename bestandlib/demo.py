@@ -34,7 +34,8 @@ import pyarrow.parquet as pq
 
 from bestandlib.errors import BestandError
 
-__all__ = ["generate_demo", "CSV_DIALECT", "BUSINESS_UNITS", "SEGMENTS", "REGIONS"]
+__all__ = ["generate_demo", "CSV_DIALECT", "BUSINESS_UNITS", "SEGMENTS", "REGIONS",
+           "OPTIONAL_TABLES", "SHAPES"]
 
 #: How the CSV tables of the demo world are written (a typical German ERP export).
 CSV_DIALECT = {"sep": ";", "decimal": ",", "thousands": ".", "date_format": "%d.%m.%Y",
@@ -43,6 +44,14 @@ CSV_DIALECT = {"sep": ";", "decimal": ",", "thousands": ".", "date_format": "%d.
 SEGMENTS = ["Klinik", "Sanitätshaus", "Orthopädische Praxis", "Physiotherapie"]
 REGIONS = ["Nord", "Süd", "West", "Ost"]
 BUSINESS_UNITS = ["Orthesen", "Bandagen", "Therapiesysteme"]
+#: The tables besides ``customers.csv`` and ``orders.parquet`` (which are always written).
+OPTIONAL_TABLES = ("contacts", "complaints", "potentials", "surveys")
+
+# Further business units for worlds with more than three (``business_units=4..12``); unit j >= 3
+# splits off from BUSINESS_UNITS[(j - 3) % 3], so its customers still buy that unit's product groups.
+_EXTRA_BUSINESS_UNITS = ["Prothetik", "Kompressionstherapie", "Reha-Technik", "Einlagen",
+                         "Sportmedizin", "Elektromedizin", "Schuhtechnik", "Wundversorgung",
+                         "Diagnostik"]
 
 # --- the company ------------------------------------------------------------------------------
 
@@ -216,10 +225,52 @@ _REFERRAL_PHRASES = {
 }
 
 
+# --- shapes -----------------------------------------------------------------------------------
+
+_SMALL = 200   # customers of a shape world: small, so a report on each of them is fast
+
+#: The worlds of the robustness matrix: keyword arguments for ``generate_demo`` that give data of a
+#: different *shape* than the demo (history length, business units, empty master fields, missing
+#: tables and columns, ...), so the kit is tested on data that does not look like the demo.
+SHAPES: dict[str, dict] = {
+    # history length: one year (no quarter has a year-ago comparison), two, four and ten years
+    "years_1": {"customers": _SMALL, "start": "2025-01-01", "end": "2025-12-31"},
+    "years_2": {"customers": _SMALL, "start": "2024-01-01", "end": "2025-12-31"},
+    "years_4": {"customers": _SMALL, "start": "2022-01-01", "end": "2025-12-31"},
+    "years_10": {"customers": _SMALL, "start": "2016-01-01", "end": "2025-12-31"},
+    # business units: a single one (nothing to compare), the demo's three, twelve small ones
+    "bu_1": {"customers": _SMALL, "business_units": 1},
+    "bu_3": {"customers": _SMALL, "business_units": 3},
+    "bu_12": {"customers": _SMALL, "business_units": 12},
+    # an ERP master with only number and name: segment, region, unit and account manager empty
+    "blank_master": {"customers": _SMALL, "blank_master": True},
+    # potential assessments for nobody (no file), for 30 % of the customers, for all of them
+    "potentials_none": {"customers": _SMALL, "potential_share": 0.0},
+    "potentials_30": {"customers": _SMALL, "potential_share": 0.3},
+    "potentials_all": {"customers": _SMALL, "potential_share": 1.0},
+    # only the two mandatory tables: customers.csv and orders.parquet
+    "two_tables": {"customers": _SMALL, "tables": ()},
+    # a tiny customer base over four years
+    "customers_25": {"customers": 25, "start": "2022-01-01", "end": "2025-12-31"},
+    # nobody churns: every customer keeps buying to the end
+    "no_churn": {"customers": _SMALL, "churn": False},
+    # one extra customer whose only order lines are credit notes (negative revenue and margin)
+    "credit_note": {"customers": _SMALL, "credit_note_customer": True},
+    # the data ends in the middle of a quarter (an extract taken on 15 November)
+    "mid_quarter": {"customers": _SMALL, "end": "2025-11-15"},
+    # order lines without contribution margin and without product id and product group
+    "no_margin": {"customers": _SMALL, "margin": False, "products": False},
+}
+
+
 # --- public API -------------------------------------------------------------------------------
 
 def generate_demo(out_dir, customers: int = 2000, seed: int = 7, start="2020-01-01",
-                  end="2025-12-31", truth_dir=None, progress: bool = False) -> dict:
+                  end="2025-12-31", truth_dir=None, progress: bool = False, *,
+                  business_units: int = 3, blank_master: bool = False,
+                  potential_share: float = 1.0, tables: tuple[str, ...] | None = None,
+                  churn: bool = True, credit_note_customer: bool = False, margin: bool = True,
+                  products: bool = True) -> dict:
     """Write the demo world into ``out_dir`` and its generating truth into ``truth_dir``.
 
     Parameters
@@ -232,12 +283,38 @@ def generate_demo(out_dir, customers: int = 2000, seed: int = 7, start="2020-01-
     seed : int
         Seed of the random numbers; the same seed and arguments give byte-identical files.
     start, end : str or date
-        First and last day of the history (whole quarters).
+        First and last day of the history. ``end`` may lie inside a quarter: the world is then
+        generated through the end of that quarter and every dated row after ``end`` is dropped
+        (complaints resolved after ``end`` are open).
     truth_dir : str or Path, optional
         Where ``truth.csv``, ``surveys_truth.csv`` and ``world.json`` go. Defaults to a sibling
         folder ``<out_dir>_truth`` so the analysis, which reads ``out_dir``, never sees it.
     progress : bool
         Print a line per generation step.
+
+    The keyword-only options change the *shape* of the world (see ``SHAPES``); their defaults give
+    the demo world unchanged.
+
+    business_units : int
+        Number of business units, 1..12. With 3 the demo's units; with fewer, the first of them
+        (the others' customers folded in); with more, further units split off the three.
+    blank_master : bool
+        ``customers.csv`` has only customer_id and name filled: segment, region, business_unit and
+        account_manager are empty cells, and so is the account_manager of ``contacts.csv``.
+    potential_share : float
+        Share of the customers (a seeded choice) that have potential assessments; 0 writes no
+        ``potentials.csv`` at all.
+    tables : tuple of str, optional
+        Which of ``OPTIONAL_TABLES`` to write (default: all). ``customers.csv`` and
+        ``orders.parquet`` are always written; the other files are removed from ``out_dir``.
+    churn : bool
+        False plants no churn (neither habituation nor sudden churn): everyone keeps buying.
+    credit_note_customer : bool
+        Add one customer whose only order lines are credit notes (negative quantity, revenue and
+        contribution margin).
+    margin, products : bool
+        False writes ``orders.parquet`` without ``contribution_margin``, respectively without
+        ``product_id`` and ``product_group``.
 
     Returns
     -------
@@ -248,6 +325,21 @@ def generate_demo(out_dir, customers: int = 2000, seed: int = 7, start="2020-01-
     customers = int(customers)
     if customers < 10:
         raise BestandError("The demo world needs at least 10 customers.")
+    business_units = int(business_units)
+    if not 1 <= business_units <= len(BUSINESS_UNITS) + len(_EXTRA_BUSINESS_UNITS):
+        raise BestandError(f"business_units must be 1..{len(BUSINESS_UNITS) + len(_EXTRA_BUSINESS_UNITS)}, "
+                           f"not {business_units}.")
+    potential_share = float(potential_share)
+    if not 0.0 <= potential_share <= 1.0:
+        raise BestandError(f"potential_share must lie between 0 and 1, not {potential_share}.")
+    if tables is None:
+        tables = OPTIONAL_TABLES
+    elif isinstance(tables, str):
+        tables = (tables,)
+    unknown = sorted(set(tables) - set(OPTIONAL_TABLES))
+    if unknown:
+        raise BestandError(f"Unknown demo tables {unknown}; choose from {list(OPTIONAL_TABLES)}.")
+    write = [t for t in OPTIONAL_TABLES if t in tables and not (t == "potentials" and potential_share == 0)]
     out_dir = Path(out_dir)
     truth_dir = Path(truth_dir) if truth_dir is not None else out_dir.parent / (out_dir.name + "_truth")
     if truth_dir.resolve() == out_dir.resolve() or out_dir.resolve() in truth_dir.resolve().parents:
@@ -257,18 +349,25 @@ def generate_demo(out_dir, customers: int = 2000, seed: int = 7, start="2020-01-
         if progress:
             print(f"demo [{time.perf_counter() - t0:5.1f} s] {msg}", flush=True)
 
-    cal = _Calendar(start, end)
+    # An end inside a quarter: generate the whole quarter, then cut everything after ``end``.
+    first, last = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+    quarter_end = last.to_period("Q-DEC").end_time.normalize()
+    cut = last if first < last < quarter_end else None
+    cal = _Calendar(start, quarter_end if cut is not None else end)
     rng = _Streams(seed)
     p = dict(_DEFAULTS)
     say(f"{customers} customers, {cal.n} quarters {cal.labels[0]}..{cal.labels[-1]}")
 
     catalogue = _catalogue(rng("catalogue"))
     cust = _customers(rng("customers"), customers, cal, p)
-    _plant_churn(rng("churn"), cust, cal, p)
+    _plant_churn(rng("churn"), cust, cal, p, churn=churn)
     m = _matrices(rng("matrices"), cust, cal, p)
     say("customers, trajectories and planted phenomena ready")
 
     orders = _order_lines(rng("orders"), cust, m, cal, catalogue, p)
+    if credit_note_customer:
+        orders, extra = _credit_note_customer(rng("credit_note"), orders, cust, cal, catalogue,
+                                              cut if cut is not None else cal.end)
     say(f"{len(orders['net_revenue']):,} order lines")
     contacts = _contacts(rng("contacts"), cust, m, cal)
     complaints = _complaints(rng("complaints"), cust, m, cal)
@@ -276,21 +375,65 @@ def generate_demo(out_dir, customers: int = 2000, seed: int = 7, start="2020-01-
     surveys, survey_truth = _surveys(rng("surveys"), cust, m, cal, p)
     say("contacts, complaints, potentials and surveys ready")
 
+    # --- the shape options (none of them touches the demo world at their defaults) ---
+    if cut is not None:
+        orders, contacts, complaints, potentials, surveys, survey_truth = _cut_after(
+            cut, orders, contacts, complaints, potentials, surveys, survey_truth)
+    if potential_share < 1.0:
+        n_assessed = max(1, int(round(potential_share * customers)))
+        assessed = rng("potential_share").choice(customers, n_assessed, replace=False)
+        keep = potentials["customer_id"].isin(cust["customer_id"].to_numpy()[assessed])
+        potentials = potentials[keep].reset_index(drop=True)
+    unit_names = BUSINESS_UNITS
+    if business_units != len(BUSINESS_UNITS):
+        unit_names, unit = _regroup_business_units(rng("business_units"), cust["bu"].to_numpy(),
+                                                   business_units)
+        cust["business_unit"] = np.array(unit_names)[unit]
+
     out_dir.mkdir(parents=True, exist_ok=True)
     truth_dir.mkdir(parents=True, exist_ok=True)
-    _write_orders(orders, out_dir / "orders.parquet")
+    _write_orders(orders, out_dir / "orders.parquet", margin=margin, products=products)
     customers_table = cust[["customer_id", "name", "segment", "region", "business_unit",
                             "account_manager"]]
+    if credit_note_customer:
+        extra["business_unit"] = unit_names[1 % len(unit_names)]     # Bandagen if it exists
+        customers_table = pd.concat([customers_table, pd.DataFrame([extra])[customers_table.columns]],
+                                    ignore_index=True)
+    if blank_master:
+        customers_table = customers_table.assign(segment=None, region=None, business_unit=None,
+                                                 account_manager=None)
+        contacts = contacts.assign(account_manager=None)
     rows = {"orders": len(orders["net_revenue"])}
-    for name, df in [("customers", customers_table), ("contacts", contacts),
-                     ("complaints", complaints), ("potentials", potentials), ("surveys", surveys)]:
+    optional = {"contacts": contacts, "complaints": complaints, "potentials": potentials,
+                "surveys": surveys}
+    for name, df in [("customers", customers_table)] + [(t, optional[t]) for t in write]:
         _write_german_csv(df, out_dir / f"{name}.csv")
         rows[name] = len(df)
+    for name in OPTIONAL_TABLES:            # a reused folder: no stale table of an earlier world
+        if name not in write:
+            (out_dir / f"{name}.csv").unlink(missing_ok=True)
     truth = _truth(cust, cal)
+    if credit_note_customer:
+        truth = pd.concat([truth, _credit_note_truth(extra, truth.columns)], ignore_index=True)
     truth.to_csv(truth_dir / "truth.csv", index=False, encoding="utf-8", lineterminator="\n")
-    survey_truth.to_csv(truth_dir / "surveys_truth.csv", index=False, encoding="utf-8",
-                        lineterminator="\n")
+    if "surveys" in write:
+        survey_truth.to_csv(truth_dir / "surveys_truth.csv", index=False, encoding="utf-8",
+                            lineterminator="\n")
+    else:
+        (truth_dir / "surveys_truth.csv").unlink(missing_ok=True)
     world = _world_json(customers, seed, cal, p, catalogue, truth, rows)
+    shape = {"business_units": business_units, "blank_master": blank_master,
+             "potential_share": potential_share, "tables": list(write), "churn": churn,
+             "credit_note_customer": credit_note_customer, "margin": margin, "products": products}
+    defaults = {"business_units": 3, "blank_master": False, "potential_share": 1.0,
+                "tables": list(OPTIONAL_TABLES), "churn": True, "credit_note_customer": False,
+                "margin": True, "products": True}
+    if shape != defaults or cut is not None:
+        world["end"] = last.strftime("%Y-%m-%d")
+        world["shape"] = {**shape, "business_unit_names": list(unit_names),
+                          "generated_through": cal.end.strftime("%Y-%m-%d")}
+        if credit_note_customer:
+            world["shape"]["credit_note_customer_id"] = extra["customer_id"]
     (truth_dir / "world.json").write_text(
         json.dumps(world, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8")
     seconds = round(time.perf_counter() - t0, 2)
@@ -304,8 +447,10 @@ class _Streams:
     """One independent random stream per generation step, so changing one step leaves the
     others' numbers untouched (``SeedSequence.spawn`` keyed by a fixed list of names)."""
 
+    # New names go at the end: the i-th child of a SeedSequence does not depend on how many are
+    # spawned, so the demo world's streams stay the same.
     _NAMES = ["catalogue", "customers", "churn", "matrices", "orders", "contacts", "complaints",
-              "potentials", "surveys"]
+              "potentials", "surveys", "credit_note", "potential_share", "business_units"]
 
     def __init__(self, seed):
         children = np.random.SeedSequence(int(seed)).spawn(len(self._NAMES))
@@ -431,15 +576,17 @@ def _customer_names(rng, seg, region):
 _NEVER = 10 ** 6
 
 
-def _plant_churn(rng, cust, cal, p):
-    """Decide who habituates (when, with which lag), who churns suddenly, who comes back."""
+def _plant_churn(rng, cust, cal, p, churn=True):
+    """Decide who habituates (when, with which lag), who churns suddenly, who comes back.
+
+    ``churn=False`` plants neither habituation nor sudden churn (the draws stay the same)."""
     n, Q = len(cust), cal.n
     first_day = cal.first_day
     # Quarter index in which the customer reaches 2 years of tenure (may be negative for old ones).
     since_q = np.floor((cust["since"].to_numpy() - first_day[0]).astype(int) / 91.31).astype(int)
     lo = np.maximum(np.maximum(since_q + 8, cust["join_q"].to_numpy() + 8), 4)
     eligible = lo <= Q - 1
-    habituating = eligible & (rng.random(n) < p["habituation_share"])
+    habituating = eligible & (rng.random(n) < p["habituation_share"]) & churn
     h = np.where(habituating, lo + (rng.random(n) * np.maximum(Q - lo, 1)).astype(int), _NEVER)
     lag = np.where(habituating, rng.integers(p["habituation_lag"][0], p["habituation_lag"][1] + 1, n), 0)
     churn_q = np.where(habituating, h + lag, _NEVER)
@@ -448,7 +595,7 @@ def _plant_churn(rng, cust, cal, p):
     # Sudden churn: a constant hazard after the ramp-up, with no warning signs.
     wait = rng.geometric(p["sudden_churn_hazard"], n)
     sudden_q = cust["join_q"].to_numpy() + cust["ramp"].to_numpy() + 1 + wait
-    sudden = ~habituating & (sudden_q <= Q - 1)
+    sudden = ~habituating & (sudden_q <= Q - 1) & churn
     churn_q = np.where(sudden, sudden_q, churn_q)
     full = np.where(sudden, rng.random(n) < p["sudden_full_share"], full)
 
@@ -630,6 +777,105 @@ def _order_lines(rng, cust, m, cal, catalogue, p):
     }
 
 
+def _credit_note_customer(rng, orders, cust, cal, catalogue, end):
+    """One extra customer whose only order lines are credit notes: a few returns of articles bought
+    before the history, booked on business days up to ``end``. Returns the order lines with the
+    customer's lines merged in (order ids again in booking order) and its master row."""
+    c = len(cust)
+    products = catalogue["products"]
+    k = 3                                                 # credit notes
+    lo, hi = cal.first_day[0], np.datetime64(pd.Timestamp(end).date(), "D")
+    span = (hi - lo).astype(int) + 1
+    days = np.sort(_business_day(lo + (rng.random(k) * span).astype("timedelta64[D]"), lo, hi))
+    per_order = rng.integers(1, 3, k)                     # one or two lines each
+    L = int(per_order.sum())
+    line_order = np.repeat(np.arange(k), per_order)
+    prod = rng.integers(0, len(products), L)
+    quantity = -rng.integers(1, 4, L).astype(np.int64)
+    price = products["list_price"].to_numpy()[prod]
+    cost = price * products["cost_rate"].to_numpy()[prod]
+    net = np.round(quantity * price, 2)
+    margin = np.round(quantity * (price - cost), 2)
+
+    # Merge, then number all orders again by booking day and customer.
+    n_old = int(orders["order_no"].max()) + 1 if len(orders["order_no"]) else 0
+    order_no = np.concatenate([orders["order_no"], n_old + line_order])
+    customer = np.concatenate([orders["customer"], np.full(L, c)])
+    order_date = np.concatenate([orders["order_date"], days[line_order]])
+    day_of, cust_of = np.empty(n_old + k, order_date.dtype), np.empty(n_old + k, np.int64)
+    day_of[order_no], cust_of[order_no] = order_date, customer
+    rank = np.lexsort((np.arange(n_old + k), cust_of, day_of))
+    new_no = np.empty(n_old + k, np.int64)
+    new_no[rank] = np.arange(n_old + k)
+    order_no = new_no[order_no]
+    prod_all = np.concatenate([orders["product"], prod])
+    sort = np.lexsort((prod_all, order_no))
+    merged = {"order_no": order_no[sort], "customer": customer[sort], "order_date": order_date[sort],
+              "product": prod_all[sort],
+              "group": np.concatenate([orders["group"], products["group"].to_numpy()[prod]])[sort],
+              "quantity": np.concatenate([orders["quantity"], quantity])[sort],
+              "net_revenue": np.concatenate([orders["net_revenue"], net])[sort],
+              "contribution_margin": np.concatenate([orders["contribution_margin"], margin])[sort],
+              "_products": orders["_products"], "_groups": orders["_groups"]}
+    master = {"customer_id": f"K{10001 + c}", "name": "Sanitätshaus Lindemann GmbH & Co. KG",
+              "segment": "Sanitätshaus", "region": "Nord", "business_unit": BUSINESS_UNITS[1],
+              "account_manager": _ACCOUNT_MANAGERS["Nord"][0],
+              # a customer since before the history (the goods it returns were bought then)
+              "since": pd.Timestamp(cal.first_day[0]) - pd.DateOffset(years=3),
+              "first_quarter": cal.labels[0]}
+    return merged, master
+
+
+def _credit_note_truth(extra, columns):
+    """The truth row of the credit-note customer (no trajectory: it never bought in the history)."""
+    row = {col: "" for col in columns}
+    row.update({k: extra[k] for k in ["customer_id", "name", "segment", "region", "business_unit",
+                                      "account_manager", "first_quarter"]})
+    row.update({"archetype": "credit_notes_only", "customer_since": extra["since"].strftime("%Y-%m-%d"),
+                "is_new": False, "ramp_quarters": 0, "revenue_level": 0.0, "potential_true": np.nan,
+                "share_of_wallet": np.nan, "habituation_lag": 0, "churn_kind": "none",
+                "partial_level": np.nan, "at_risk_at_end": False})
+    return pd.DataFrame([row])[list(columns)]
+
+
+def _cut_after(end, orders, contacts, complaints, potentials, surveys, survey_truth):
+    """Drop every dated row after ``end`` (a world generated through the end of end's quarter);
+    complaints resolved after ``end`` are still open on ``end``."""
+    day = np.datetime64(end.date(), "D")
+    keep = orders["order_date"] <= day
+    orders = {k: (v[keep] if not k.startswith("_") else v) for k, v in orders.items()}
+    # Orders are numbered by booking day, so the cut ones are the last numbers; renumber anyway.
+    orders["order_no"] = np.unique(orders["order_no"], return_inverse=True)[1].reshape(-1)
+    contacts = contacts[contacts["contact_date"] <= end].reset_index(drop=True)
+    complaints = complaints[complaints["complaint_date"] <= end].reset_index(drop=True)
+    complaints["resolved_on"] = complaints["resolved_on"].where(complaints["resolved_on"] <= end)
+    potentials = potentials[potentials["assessed_on"] <= end].reset_index(drop=True)
+    in_time = (surveys["survey_date"] <= end).to_numpy()
+    surveys = surveys[in_time].reset_index(drop=True)
+    survey_truth = survey_truth[in_time].reset_index(drop=True)
+    return orders, contacts, complaints, potentials, surveys, survey_truth
+
+
+def _regroup_business_units(rng, bu, n_units):
+    """Map the generated business units (0..2, BUSINESS_UNITS) onto ``n_units`` units.
+
+    Fewer than three: the first ``n_units`` of BUSINESS_UNITS, the others' customers folded in
+    (unit ``bu % n_units``). More: unit j >= 3 splits off BUSINESS_UNITS[(j - 3) % 3], and each
+    generated unit's customers are dealt out evenly (in a seeded order) over it and its offshoots,
+    so every unit gets customers when there are enough. Returns (names, unit per customer)."""
+    names = (BUSINESS_UNITS + _EXTRA_BUSINESS_UNITS)[:n_units]
+    if n_units <= len(BUSINESS_UNITS):
+        return names, bu % n_units
+    unit = np.array(bu, copy=True)
+    order = rng.permutation(len(bu))
+    for b in range(len(BUSINESS_UNITS)):
+        family = np.array([b] + [j for j in range(len(BUSINESS_UNITS), n_units)
+                                 if (j - len(BUSINESS_UNITS)) % len(BUSINESS_UNITS) == b])
+        members = order[bu[order] == b]
+        unit[members] = family[np.arange(len(members)) % len(family)]
+    return names, unit
+
+
 def _expand_cells(rng, rates):
     """Poisson counts per customer-quarter cell, expanded to one row per event."""
     counts = rng.poisson(rates).ravel()
@@ -799,21 +1045,26 @@ def _referrals(rng, cust, recommend, c):
 
 # --- writing ----------------------------------------------------------------------------------
 
-def _write_orders(o, path):
-    products, groups = o["_products"], o["_groups"]
+def _write_orders(o, path, margin=True, products=True):
+    catalogue_products, groups = o["_products"], o["_groups"]
     n_orders = int(o["order_no"].max()) + 1 if len(o["order_no"]) else 0
     order_ids = pa.array([f"A{i + 1:07d}" for i in range(n_orders)], pa.string())
     cust_ids = pa.array([f"K{10001 + i}" for i in range(int(o["customer"].max()) + 1)], pa.string())
-    table = pa.table({
+    columns = {
         "order_id": order_ids.take(pa.array(o["order_no"])),
         "customer_id": cust_ids.take(pa.array(o["customer"])),
         "order_date": pa.array(o["order_date"].astype("datetime64[D]"), pa.date32()),
-        "product_id": pa.array(products["product_id"].to_numpy(), pa.string()).take(pa.array(o["product"])),
+        "product_id": pa.array(catalogue_products["product_id"].to_numpy(), pa.string()).take(pa.array(o["product"])),
         "product_group": pa.array(groups["product_group"].to_numpy(), pa.string()).take(pa.array(o["group"])),
         "quantity": pa.array(o["quantity"], pa.int32()),
         "net_revenue": pa.array(o["net_revenue"], pa.float64()),
         "contribution_margin": pa.array(o["contribution_margin"], pa.float64()),
-    })
+    }
+    if not products:
+        del columns["product_id"], columns["product_group"]
+    if not margin:
+        del columns["contribution_margin"]
+    table = pa.table(columns)
     pq.write_table(table, path, compression="zstd", row_group_size=256_000)
 
 

@@ -201,6 +201,12 @@ _ORDER_CHECKS = {"order_id": ("id", True), "customer_id": ("id", True), "order_d
                  "net_revenue": ("money", True), "contribution_margin": ("money", True)}
 
 
+def _column_required(col: str) -> bool:
+    from bestandlib import schemas
+
+    return schemas.CONTRACT["orders"]["columns"][col].column_required
+
+
 def check_orders(orders, customers=None, today=None, config=None, limit: int = 1000,
                  columns: dict | None = None) -> OrdersCheck:
     """Check a large Parquet orders input with DuckDB queries, without loading it into pandas.
@@ -264,7 +270,7 @@ def check_orders(orders, customers=None, today=None, config=None, limit: int = 1
         file_problems, checks = [], []
         for col, (kind, required) in _ORDER_CHECKS.items():
             if col not in types:
-                if required:
+                if _column_required(col):  # an optional column may be absent (contribution_margin, ...)
                     file_problems.append((col, f"required column {col} is missing"))
                 continue
             checks += _column_checks(col, kind, required, types[col], today)
@@ -457,8 +463,11 @@ class OrderLines:
                                    for c in ORDER_LINE_TYPES)
         where = []
         if self.exclude_zero_value:
-            rev, mar = _quote(known["net_revenue"][0]), _quote(known["contribution_margin"][0])
-            where.append(f"NOT (CAST({rev} AS DOUBLE) = 0 AND CAST({mar} AS DOUBLE) = 0)")
+            # without a margin column a line of zero revenue carries no value either (as in io)
+            rev = _quote(known["net_revenue"][0])
+            mar = (f"coalesce(CAST({_quote(known['contribution_margin'][0])} AS DOUBLE), 0)"
+                   if "contribution_margin" in known else "0")
+            where.append(f"NOT (CAST({rev} AS DOUBLE) = 0 AND {mar} = 0)")
         if self.until is not None:
             where.append(f"CAST({_quote(known['order_date'][0])} AS DATE) <= DATE '{self.until}'")
         clause = ("\nWHERE " + " AND ".join(where)) if where else ""
@@ -509,7 +518,7 @@ class OrderLines:
                 cols[canon] = col.cast(types[sql_type])
         t = raw.select(**cols)
         if self.exclude_zero_value:
-            t = t.filter(~((t.net_revenue == 0) & (t.contribution_margin == 0)))
+            t = t.filter(~((t.net_revenue == 0) & (t.contribution_margin.fill_null(0) == 0)))
         if self.until is not None:
             t = t.filter(t.order_date <= ibis.date(self.until))
         return t

@@ -334,6 +334,8 @@ def _account_manager_quarters(f: pd.DataFrame, contacts) -> pd.Series:
         return pd.Series(np.nan, index=f.index)
     c = (contacts[["customer_id", "contact_date", "account_manager"]].dropna()
          .astype({"customer_id": str}).sort_values(["customer_id", "contact_date"], kind="stable"))
+    if c.empty:  # contacts without account managers (a bare export): nothing to tell
+        return pd.Series(np.nan, index=f.index)
     changed = (c["account_manager"] != c.groupby("customer_id")["account_manager"].shift()).astype(int)
     run = changed.groupby(c["customer_id"]).cumsum()
     c["_run_start"] = c.groupby([c["customer_id"], run])["contact_date"].transform("min")

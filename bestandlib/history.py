@@ -413,8 +413,11 @@ def _legend_below(ax, *axes) -> None:
               frameon=False)
 
 
-def plot_revenue_history(overview: pd.DataFrame, ax=None, lang: str = "de"):
-    """Bars of revenue and contribution margin per quarter, margin rate as a line (right axis)."""
+def plot_revenue_history(overview: pd.DataFrame, ax=None, lang: str = "de", margin: bool = True):
+    """Bars of revenue and contribution margin per quarter, margin rate as a line (right axis).
+
+    ``margin=False`` (order lines without contribution margins) draws the revenue bars only.
+    """
     import matplotlib.pyplot as plt
     from matplotlib.ticker import PercentFormatter
 
@@ -423,10 +426,16 @@ def plot_revenue_history(overview: pd.DataFrame, ax=None, lang: str = "de"):
         _, ax = plt.subplots(figsize=(9, 4.5))
     scale, unit = _money_scale(overview["revenue"], lang)
     x = np.arange(len(overview))
-    ax.bar(x - 0.2, overview["revenue"] / scale, width=0.4, color="C0", label=_label("hist_revenue", lang))
-    ax.bar(x + 0.2, overview["margin"] / scale, width=0.4, color="C2", label=_label("hist_margin", lang))
+    width = 0.4 if margin else 0.7
+    ax.bar(x - 0.2 if margin else x, overview["revenue"] / scale, width=width, color="C0",
+           label=_label("hist_revenue", lang))
     ax.set_ylabel(unit)
     _quarter_axis(ax, overview["quarter"], lang)
+    if not margin:
+        ax.legend(loc="upper left", frameon=False)
+        ax.set_title(_label("hist_revenue_title", lang), pad=26)
+        return ax
+    ax.bar(x + 0.2, overview["margin"] / scale, width=0.4, color="C2", label=_label("hist_margin", lang))
     rate_ax = ax.twinx()
     rate_ax.plot(x, overview["margin_rate"], color="C3", marker="o", ms=3,
                  label=_label("hist_margin_rate", lang))

@@ -79,6 +79,43 @@ LABELS: dict[str, dict[str, str]] = {
     "reason": {"de": "Grund", "en": "Reason"},
     "rows": {"de": "Zeilen", "en": "Rows"},
     "net_revenue": {"de": "Nettoumsatz", "en": "Net revenue"},
+    # what a section needs (bestandlib.needs)
+    "not_available": {"de": "Nicht verfügbar", "en": "Not available"},
+    "needs_table": {"de": "braucht {table}.csv", "en": "needs {table}.csv"},
+    "needs_column": {"de": "braucht die Spalte {column} in {table}", "en": "needs the column {column} in {table}"},
+    "needs_quarters": {"de": "braucht mindestens {need} Quartale Historie, die Daten haben {have}",
+                       "en": "needs at least {need} quarters of history, the data have {have}"},
+    "needs_customers": {"de": "braucht mindestens {need} aktive Kunden, die Daten haben {have}",
+                        "en": "needs at least {need} active customers, the data have {have}"},
+    "data_coverage": {"de": "Datenlage", "en": "Data coverage"},
+    "data_coverage_intro": {
+        "de": "Welche Tabellen vorliegen und was eine fehlende Tabelle freischalten würde. "
+              "Vorlage zum Ausfüllen: bestand template TABELLE --data ORDNER.",
+        "en": "Which tables are there and what a missing table would unlock. "
+              "A fill-in template: bestand template TABLE --data FOLDER."},
+    "sections_not_available": {"de": "Nicht verfügbare Abschnitte", "en": "Sections not available"},
+    "present": {"de": "vorhanden", "en": "present"},
+    "would_unlock": {"de": "würde freischalten", "en": "would unlock"},
+    "section": {"de": "Abschnitt", "en": "Section"},
+    "yes": {"de": "ja", "en": "yes"},
+    "no": {"de": "nein", "en": "no"},
+    "section_history_margin": {"de": "Deckungsbeitrag (Kundenhistorie)", "en": "Contribution margin (customer history)"},
+    "section_history_cohorts": {"de": "Kohorten", "en": "Cohorts"},
+    "section_value_matrix": {"de": "Vier-Felder-Matrix", "en": "Four-field matrix"},
+    "section_value_migration": {"de": "Wanderung zwischen Quadranten", "en": "Migration between quadrants"},
+    "section_value_score": {"de": "Kundenwert-Score", "en": "Customer score"},
+    "section_potential_tests": {"de": "Umsatz und Potenzial: Tests", "en": "Revenue vs potential: tests"},
+    "section_potential_over_time": {"de": "Umsatz und Potenzial über die Zeit", "en": "Revenue vs potential over time"},
+    "section_phases_habituation": {"de": "Gewöhnungssignale", "en": "Habituation signals"},
+    "section_churn_model": {"de": "Geprüftes Abwanderungsmodell", "en": "Tested churn model"},
+    "section_churn_btyd": {"de": "Kaufmodell (BTYD, P(aktiv))", "en": "Purchase model (BTYD, P(alive))"},
+    "section_actions_log": {"de": "Umgesetzte Maßnahmen (actions_log)", "en": "Measures done (actions_log)"},
+    "section_voice_surveys": {"de": "Kundenstimme (Befragungen)", "en": "Voice of the customer (surveys)"},
+    "section_loyalty_claims": {"de": "Treue gegenüber jungen Kunden", "en": "Loyal vs young customers"},
+    "section_loyalty_kept_vs_new": {"de": "1 gehaltener = N neue Kunden", "en": "1 kept = N new customers"},
+    # groups of an empty customer master (bestandlib.groups)
+    "all_customers": {"de": "alle Kunden", "en": "all customers"},
+    "unassigned": {"de": "nicht zugeordnet", "en": "unassigned"},
 }
 
 
@@ -103,8 +140,52 @@ def register(labels: dict[str, dict[str, str]]) -> None:
 
 
 def t(key: str, lang: str = "de") -> str:
-    """The label ``key`` in ``lang``; unknown keys come back as the key itself (visible, not fatal)."""
-    return LABELS.get(key, {}).get(check_lang(lang), key)
+    """The label ``key`` in ``lang``; unknown keys come back as the key itself (visible, not fatal).
+
+    Money in a label ("EUR", "€") is shown in the configured currency (:func:`set_currency`).
+    """
+    return with_currency(LABELS.get(key, {}).get(check_lang(lang), key), lang)
+
+
+# --- currency ---------------------------------------------------------------------------------
+# The currency of every amount in the data (``report.currency`` in bestand.yml, default EUR). One
+# report run is one process per notebook, so the setting is read once per process: session.open and
+# the pipeline call set_currency with the run's configuration.
+_currency = "EUR"
+
+
+def set_currency(code_or_config) -> str:
+    """Set the currency of amounts: an ISO 4217 code, or a configuration (``report.currency``)."""
+    global _currency
+    code = code_or_config
+    if isinstance(code_or_config, dict):
+        code = (code_or_config.get("report") or {}).get("currency") or "EUR"
+    code = str(code).strip().upper()
+    from babel.numbers import is_currency
+
+    if not is_currency(code):
+        raise BestandError(f"report.currency: {code!r} is not an ISO 4217 currency code (EUR, CHF, USD, ...)")
+    _currency = code
+    return code
+
+
+def currency() -> str:
+    """The ISO code of the configured currency (default EUR)."""
+    return _currency
+
+
+def currency_symbol(lang: str = "de") -> str:
+    """``€``, ``CHF``, ``$`` as the locale of ``lang`` writes the configured currency."""
+    from babel.numbers import get_currency_symbol
+
+    return get_currency_symbol(_currency, locale=_LOCALES[check_lang(lang)])
+
+
+def with_currency(text: str, lang: str = "de") -> str:
+    """``text`` with "EUR" and "€" replaced by the configured currency (code and symbol)."""
+    if _currency == "EUR" or not isinstance(text, str):
+        return text
+    return text.replace("EUR", _currency).replace("€", currency_symbol(lang))
 
 
 def _missing(x) -> bool:
@@ -118,13 +199,18 @@ def fmt_number(x, lang: str = "de", digits: int = 0) -> str:
     return format_decimal(x, format=pattern, locale=_LOCALES[check_lang(lang)])
 
 
-def fmt_eur(x, lang: str = "de", digits: int = 0) -> str:
-    """``1.234 €`` (de) or ``€1,234`` (en)."""
+def fmt_money(x, lang: str = "de", digits: int = 0) -> str:
+    """An amount in the configured currency: ``1.234 €`` / ``€1,234``, ``1.234,56 CHF``, ``$1,234.56``."""
     if _missing(x):
         return "–"
     pattern = "#,##0" + ("." + "0" * digits if digits else "")
     pattern = pattern + "\u00a0¤" if lang == "de" else "¤" + pattern
-    return format_currency(x, "EUR", format=pattern, locale=_LOCALES[check_lang(lang)], currency_digits=False)
+    return format_currency(x, _currency, format=pattern, locale=_LOCALES[check_lang(lang)],
+                           currency_digits=False)
+
+
+#: The older name of :func:`fmt_money` (amounts are in the configured currency, EUR by default).
+fmt_eur = fmt_money
 
 
 def fmt_pct(x, lang: str = "de", digits: int = 1) -> str:

@@ -142,8 +142,10 @@ class Tables:
     customers, orders, contacts, complaints, potentials : DataFrame
         Canonical columns (docs/architecture.md): ids ``str``, dates ``datetime64[ns]`` at
         midnight, money ``float64`` EUR.
-    surveys : DataFrame or None
-        ``None`` when the data folder has no surveys file.
+        ``contacts``, ``complaints`` and ``potentials`` are optional: an empty frame with the
+        canonical columns when the data folder has none (:meth:`has` tells).
+    surveys, actions_log : DataFrame or None
+        ``None`` when the data folder has no such file.
     excluded : DataFrame
         ``table, reason, rows, net_revenue``: rows the analyses leave out (zero-value order lines).
     sources : dict
@@ -169,11 +171,18 @@ class Tables:
     complaints: pd.DataFrame
     potentials: pd.DataFrame
     surveys: pd.DataFrame | None = None
+    actions_log: pd.DataFrame | None = None
     excluded: pd.DataFrame = field(default_factory=_empty_excluded)
     sources: dict = field(default_factory=dict)
     fingerprint: str = ""
     warnings: pd.DataFrame = field(default_factory=_empty_problems, repr=False)
     excluded_lines: pd.DataFrame = field(default_factory=_empty_excluded_lines, repr=False)
+
+    def has(self, table: str) -> bool:
+        """Whether the data folder has ``table`` with at least one row (optional tables may be absent:
+        ``contacts``, ``complaints`` and ``potentials`` are then empty frames, ``surveys`` and
+        ``actions_log`` are ``None``)."""
+        return table in self.sources and int(self.sources[table].get("rows") or 0) > 0
 
     @property
     def orders_in_engine(self) -> bool:
@@ -241,7 +250,7 @@ class Tables:
         self.excluded.to_parquet(directory / "_excluded.parquet", index=False)
         self.excluded_lines.to_parquet(directory / "_excluded_lines.parquet", index=False)
         self.warnings.to_parquet(directory / "_warnings.parquet", index=False)
-        meta = {"format": 2, "fingerprint": self.fingerprint, "sources": self.sources,
+        meta = {"format": 3, "fingerprint": self.fingerprint, "sources": self.sources,
                 "order_lines": self.orders.to_dict() if self.orders_in_engine else None}
         (directory / "_meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         return directory
@@ -254,7 +263,7 @@ class Tables:
         if not meta_file.is_file():
             raise BestandError(f"{directory} is not a bestand table cache (no _meta.json).")
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        if meta.get("format") != 2:
+        if meta.get("format") != 3:
             raise BestandError(f"{directory} is a table cache of an older version of the kit.")
         frames = {}
         for table in schemas.TABLE_NAMES:
@@ -575,8 +584,9 @@ def _detect_sep(sample: str) -> str:
 def _read_csv(table, path: Path, pin: dict, problems: _Problems):
     name = path.name
     data = path.read_bytes()
-    if not data.strip():
-        problems.add(name, None, None, "", "file is empty")
+    if not data.strip():  # an empty optional table counts as absent, with a warning
+        problems.add(name, None, None, "", "file is empty",
+                     "error" if schemas.CONTRACT[table]["required"] else "warning")
         return None
     encoding = pin.get("encoding") or _detect_encoding(data)
     binary = _binary_kind(data, encoding)
@@ -603,7 +613,8 @@ def _read_csv(table, path: Path, pin: dict, problems: _Problems):
         problems.add(name, None, None, "", f"cannot decode with encoding {encoding!r}: {exc}")
         return None
     except pd.errors.EmptyDataError:
-        problems.add(name, None, None, "", "file is empty")
+        problems.add(name, None, None, "", "file is empty",
+                     "error" if schemas.CONTRACT[table]["required"] else "warning")
         return None
     raw, lines = _without_blank_lines(raw, 2)  # header is line 1
     dialect = {"encoding": encoding, "sep": sep}
@@ -1024,6 +1035,12 @@ def _canonical_frame(table, parsed: pd.DataFrame) -> pd.DataFrame:
 # --------------------------------------------------------------------------------------------
 
 
+def _columns_with_values(df: pd.DataFrame) -> list[str]:
+    """Canonical columns of a loaded table that hold at least one value (optional columns may be
+    absent from the file or empty); :mod:`bestandlib.needs` reads them from ``Tables.sources``."""
+    return [c for c in df.columns if df[c].notna().any()]
+
+
 def _known_ids(ids: pd.Series):
     return pyarrow.array(ids.dropna().unique().astype(object), type=pyarrow.string())
 
@@ -1063,17 +1080,23 @@ def _check_cross(frames, sources, problems: _Problems):
                           "warning")
 
 
+#: Optional tables that are empty frames (not ``None``) in :class:`Tables` when the data have none;
+#: whether they were given says :meth:`Tables.has`.
+EMPTY_WHEN_ABSENT = ("contacts", "complaints", "potentials")
+
 ZERO_VALUE_REASON = "zero-value order lines (net_revenue and contribution_margin both 0)"
+ZERO_REVENUE_REASON = "zero-value order lines (net_revenue 0, no contribution_margin in the data)"
 
 
 def _exclude(frames, section):
     lines = [_empty_excluded_lines()]
     orders = frames.get("orders")
     if orders is not None and section.get("exclude_zero_value_lines", True):
-        zero = (orders["net_revenue"] == 0) & (orders["contribution_margin"] == 0)
+        no_margin = orders["contribution_margin"].isna().all()
+        zero = (orders["net_revenue"] == 0) & (orders["contribution_margin"].fillna(0) == 0)
         if zero.any():
             lines.append(pd.DataFrame({
-                "table": "orders", "reason": ZERO_VALUE_REASON,
+                "table": "orders", "reason": ZERO_REVENUE_REASON if no_margin else ZERO_VALUE_REASON,
                 "date": orders.loc[zero, "order_date"].to_numpy(),
                 "net_revenue": orders.loc[zero, "net_revenue"].to_numpy(),
                 "rows": 1,
@@ -1160,11 +1183,13 @@ def _engine_result(lines, rows_valid: int, info: dict, odd: int, excluded: pd.Da
     if not lines.exclude_zero_value or excluded.empty:
         excluded = None
     else:
-        excluded = excluded.assign(table="orders", reason=ZERO_VALUE_REASON,
+        no_margin = not any(canon == "contribution_margin" for canon, _, _ in lines.columns)
+        excluded = excluded.assign(table="orders", reason=ZERO_REVENUE_REASON if no_margin else ZERO_VALUE_REASON,
                                    date=pd.to_datetime(excluded["date"]).astype("datetime64[ns]"),
                                    rows=excluded["rows"].astype("int64"))
         info["rows_excluded"] = int(excluded["rows"].sum())
     info["rows_used"] = rows_valid - info.get("rows_excluded", 0)
+    info["columns"] = [canon for canon, _, _ in lines.columns]  # optional columns may be absent
     return dataclasses.replace(lines, rows=info["rows_used"]), info, excluded
 
 
@@ -1219,7 +1244,7 @@ def _duckdb_extras(lines, config) -> tuple[int, pd.DataFrame]:
         odd = con.sql("SELECT count(*) FROM lines WHERE quantity < 0 AND net_revenue > 0").fetchall()[0][0]
         excluded = con.sql(
             "SELECT order_date AS date, sum(net_revenue) AS net_revenue, count(*) AS rows FROM lines "
-            "WHERE net_revenue = 0 AND contribution_margin = 0 GROUP BY 1 ORDER BY 1").df()
+            "WHERE net_revenue = 0 AND coalesce(contribution_margin, 0) = 0 GROUP BY 1 ORDER BY 1").df()
     finally:
         con.close()
     return int(odd), excluded
@@ -1343,7 +1368,7 @@ def _load_orders_from_table(name: str, section, config, today, customers, proble
         return lines, info, None
     t = dataclasses.replace(lines, exclude_zero_value=False).ibis_table(lines.ibis_connection(config))
     odd = int(t.filter((t.quantity < 0) & (t.net_revenue > 0)).count().to_pandas())
-    zero = t.filter((t.net_revenue == 0) & (t.contribution_margin == 0))
+    zero = t.filter((t.net_revenue == 0) & (t.contribution_margin.fill_null(0) == 0))
     excluded = (zero.group_by(date=zero.order_date)
                 .aggregate(net_revenue=zero.net_revenue.sum(), rows=zero.count())
                 .order_by("date").to_pandas())
@@ -1394,11 +1419,14 @@ def _load(data_dir, config, today):
                                        ignore_index=True)
         info = {
             t: {"path": str(s.path), "format": s.format, "dialect": dict(s.dialect),
-                "rows": int(len(s.lines))}
+                "rows": int(len(s.lines)), "columns": _columns_with_values(frames[t])}
             for t, s in sources.items()
         }
         if engine_lines is not None:
             frames["orders"], info["orders"] = engine_lines, engine_info
+        for table in EMPTY_WHEN_ABSENT:  # absent optional tables the analyses read as empty frames
+            if table not in frames:
+                frames[table] = _canonical_frame(table, pd.DataFrame(index=range(0)))
         tables = Tables(
             **{t: frames.get(t) for t in schemas.TABLE_NAMES},
             excluded=_summarise_excluded(excluded_lines),

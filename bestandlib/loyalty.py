@@ -475,7 +475,7 @@ def _sentence(r, lang: str, cfg: dict) -> str:
                 f"(n = {r.n_young}); {level}% CI {i18n.fmt_number(r.ci_low, lang, 1)} to "
                 f"{i18n.fmt_number(r.ci_high, lang, 1)}.")
         return f"{head}: {body}"
-    what = _MEASURE[r.measure][lang]
+    what = i18n.with_currency(_MEASURE[r.measure][lang], lang)
     if r.verdict_key == "too_few":
         return (f"{claim} – {word}: {what}, n = {r.n_loyal} treue / {r.n_young} junge Kunden." if de
                 else f"{claim} – {word}: {what}, n = {r.n_loyal} loyal / {r.n_young} young customers.")
@@ -543,3 +543,25 @@ def plot_profile(prof: pd.DataFrame, measure: str, by: str = "tenure_band", ax=N
 
         ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     return ax
+
+
+#: What each claim measures with, beyond orders: (tables of which at least one must be present,
+#: "table.column" that must hold values). Read by :func:`unsupported_claims`.
+CLAIM_DATA = {
+    "cost_to_serve": (("contacts", "complaints"), ()),
+    "margin": ((), ("orders.contribution_margin",)),
+    "breadth": ((), ("orders.product_group",)),
+    "kept_vs_new": ((), ("orders.contribution_margin",)),
+}
+
+
+def unsupported_claims(facts) -> list[str]:
+    """Claims the data cannot test (:class:`bestandlib.needs.Facts`): cost to serve without contacts
+    or complaints, prices and "1 kept = N new" without contribution margins, breadth without product
+    groups. Their rows would compare zeros, so the page leaves them out."""
+    out = []
+    for claim, (any_table, columns) in CLAIM_DATA.items():
+        if (any_table and not any(t in facts.tables for t in any_table)) or \
+                any(c not in facts.columns for c in columns):
+            out.append(claim)
+    return out

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from bestandlib import i18n, io, paths, periods, report, session
+from bestandlib import i18n, io, needs, paths, periods, report, session
 from bestandlib.config import ensure_config
 from bestandlib.errors import BestandError
 
@@ -211,6 +211,7 @@ def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS
     started = time.perf_counter()
     i18n.check_lang(lang)
     cfg = ensure_config(config)
+    i18n.set_currency(cfg)
     config_path = None if config is None or isinstance(config, dict) else str(Path(config).resolve())
     data_dir = paths.resolve_data_dir(data_dir)
     reports_root = Path(reports_root).resolve()
@@ -238,8 +239,17 @@ def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS
     # The panel once, before the notebooks: two notebooks starting together would otherwise both
     # aggregate the order lines (at 100 million lines: twice the time and twice the memory).
     t0 = time.perf_counter()
-    session.panel_cached(tables.cut(periods.quarter_end(q)), q, data_key=data_key, config=cfg)
+    cut = tables.cut(periods.quarter_end(q))
+    pnl = session.panel_cached(cut, q, data_key=data_key, config=cfg)
     log(f"Customer-quarter panel up to {qlabel} ready ({time.perf_counter() - t0:.1f} s)")
+    # what the data allow: every section's declared needs, checked before any notebook runs
+    facts = needs.facts(cut, pnl, q)
+    ready = needs.readiness(facts, cfg)
+    skipped = ready[~ready["available"]]
+    if len(skipped):
+        log(f"{len(skipped)} section(s) not available with these data (see the entry page's data coverage):")
+        for _, row in skipped.iterrows():
+            log(f"  {row['section']:<22} {'; '.join(needs.reason_text(r, 'en') for r in row['reasons'])}")
 
     steps = [Step(nb, nb.stem + ".html", report.page_title(nb, lang))
              for nb in (notebooks or discover_notebooks())]
@@ -254,6 +264,9 @@ def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS
                                                     config_path, cfg, lang, log, pseudonymize)
             run = _run_info(qlabel, q, lang, data_dir, config_path, tables, timings, started)
             run["parameters"]["pseudonymize"] = bool(pseudonymize)
+            run["sections"] = [{"section": r["section"], "available": bool(r["available"]),
+                                "reasons": [needs.reason_text(x, "en") for x in r["reasons"]]}
+                               for _, r in ready.iterrows()]
             _render_pages(steps, build, lang, run)
             (build / "run.json").write_text(json.dumps(run, indent=1, ensure_ascii=False, default=str),
                                             encoding="utf-8")
@@ -262,7 +275,8 @@ def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS
                                 pages=[{"href": s.href, "title": s.title} for s in steps],
                                 sections=report.load_highlights(build, highlight_order), run=run,
                                 excluded=getattr(tables, "excluded", None), notes=notes,
-                                reports_root=reports_root)
+                                reports_root=reports_root,
+                                coverage=needs.coverage_view(cut, facts, cfg, lang))
             final = publish(build, reports_root, qlabel)
         except BaseException:
             shutil.rmtree(build, ignore_errors=True)
@@ -402,9 +416,6 @@ def _data_notes(tables, lang) -> list[str]:
         head = "Warnungen beim Einlesen" if lang == "de" else "Warnings while loading"
         for _, w in warnings.head(20).iterrows():
             notes.append(f"{head}: {w['file']} {w['column']}: {w['message']}")
-    if getattr(tables, "surveys", None) is None:
-        notes.append("Keine Kundenbefragungen (surveys) vorhanden." if lang == "de"
-                     else "No customer surveys (surveys) provided.")
     return notes + _limitations(tables, lang)
 
 

@@ -239,8 +239,13 @@ def quarter_links(reports_root: Path | None, quarter: str, lang: str) -> list[tu
 
 def render_index(out_dir: Path, *, quarter: str, lang: str, config: dict, pages: list[dict],
                  sections: list[dict], run: dict, excluded: pd.DataFrame | None, notes: list[str],
-                 reports_root: Path | None = None) -> Path:
-    """Write ``index.html``, the management entry page of one quarter."""
+                 reports_root: Path | None = None,
+                 coverage: tuple[pd.DataFrame, pd.DataFrame] | None = None) -> Path:
+    """Write ``index.html``, the management entry page of one quarter.
+
+    ``coverage``: the data coverage and the sections not available
+    (:func:`bestandlib.needs.coverage_view`), shown as the block "Datenlage / Data coverage".
+    """
     out_dir = Path(out_dir)
     titles = {p["href"]: p["title"] for p in pages}
     for s in sections:
@@ -265,6 +270,8 @@ def render_index(out_dir: Path, *, quarter: str, lang: str, config: dict, pages:
         nav=nav_html(pages, "index", lang, extra=quarter_links(reports_root, quarter, lang)),
         sections=sections, notes=notes, methods=METHODS[lang],
         excluded_html=excluded_html, tables=tables,
+        coverage_html=_table_html(coverage[0]) if coverage is not None else "",
+        skipped_html=_table_html(coverage[1]) if coverage is not None and len(coverage[1]) else "",
         run_html=_table_html(run_rows) if len(run_rows) else "", footer=footer_text(run, lang),
     )
     target = out_dir / "index.html"

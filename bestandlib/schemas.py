@@ -69,11 +69,13 @@ CONTRACT: dict[str, dict] = {
         "date": None,
         "columns": {
             "customer_id": _c("id", value_required=True),
-            "name": _c("text"),
-            "segment": _c("text"),
-            "region": _c("text"),
-            "business_unit": _c("text"),
-            "account_manager": _c("text"),
+            # Master data beyond the id is optional: a missing or empty group column means one
+            # group ("all customers" / "unassigned", see bestandlib.groups).
+            "name": _c("text", column_required=False),
+            "segment": _c("text", column_required=False),
+            "region": _c("text", column_required=False),
+            "business_unit": _c("text", column_required=False),
+            "account_manager": _c("text", column_required=False),
         },
     },
     "orders": {
@@ -83,15 +85,16 @@ CONTRACT: dict[str, dict] = {
             "order_id": _c("id", value_required=True),
             "customer_id": _c("id", value_required=True),
             "order_date": _c("date", value_required=True),
-            "product_id": _c("id"),
-            "product_group": _c("text"),
+            "product_id": _c("id", column_required=False),
+            "product_group": _c("text", column_required=False),
             "quantity": _c("number", value_required=True),
             "net_revenue": _c("money", value_required=True),
-            "contribution_margin": _c("money", value_required=True),
+            # Optional: without it every margin figure says so and revenue stands in where sound.
+            "contribution_margin": _c("money", column_required=False, value_required=True),
         },
     },
     "contacts": {
-        "required": True,
+        "required": False,
         "date": "contact_date",
         "columns": {
             "customer_id": _c("id", value_required=True),
@@ -101,7 +104,7 @@ CONTRACT: dict[str, dict] = {
         },
     },
     "complaints": {
-        "required": True,
+        "required": False,
         "date": "complaint_date",
         "columns": {
             "customer_id": _c("id", value_required=True),
@@ -113,7 +116,7 @@ CONTRACT: dict[str, dict] = {
         },
     },
     "potentials": {
-        "required": True,
+        "required": False,
         "date": "assessed_on",
         "columns": {
             "customer_id": _c("id", value_required=True),
@@ -134,6 +137,19 @@ CONTRACT: dict[str, dict] = {
             "initial_hesitation": _c("text", column_required=False),
             "would_miss": _c("text", column_required=False),
             "would_refer_to": _c("text", column_required=False),
+        },
+    },
+    "actions_log": {
+        "required": False,
+        "date": "done_on",
+        "columns": {
+            "customer_id": _c("id", value_required=True),
+            "action": _c("text", value_required=True),
+            "planned_on": _c("date", column_required=False),
+            "done_on": _c("date"),
+            "owner": _c("text", column_required=False),
+            "outcome": _c("text", column_required=False),
+            "notes": _c("text", column_required=False),
         },
     },
 }

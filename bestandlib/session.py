@@ -11,6 +11,7 @@ mapping is always re-validated.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -163,6 +164,52 @@ class Session:
             os.replace(tmp, target)
         return self._features
 
+    # --- what the data allow (bestandlib.needs) ---------------------------------------------------
+    _facts: object = field(default=None, repr=False)
+
+    @property
+    def facts(self):
+        """What the data offer at this quarter (:class:`bestandlib.needs.Facts`)."""
+        if self._facts is None:
+            from bestandlib import needs
+
+            self._facts = needs.facts(self.tables, self.panel, self.quarter)
+        return self._facts
+
+    def unmet(self, section: str) -> list:
+        """The unmet needs of ``section`` (:data:`bestandlib.needs.SECTIONS`); empty when it can run."""
+        from bestandlib import needs
+
+        return needs.check(section, self.facts, self.config)
+
+    def available(self, section: str) -> bool:
+        """Whether ``section`` can run, without showing anything."""
+        return not self.unmet(section)
+
+    def section(self, section: str) -> bool:
+        """Whether ``section`` can run; if not, the page shows why, in words (one short note).
+
+        A notebook wraps each section with a need in ``if s.section("churn.model"):``.
+        """
+        reasons = self.unmet(section)
+        if reasons:
+            from IPython.display import Markdown, display
+
+            display(Markdown("> " + self.note(section)))
+        return not reasons
+
+    def note(self, section: str) -> str:
+        """"Nicht verfügbar: braucht potentials.csv." (empty when the section can run)."""
+        from bestandlib import needs
+
+        reasons = self.unmet(section)
+        return needs.note(reasons, self.lang) if reasons else ""
+
+    @property
+    def has_margin(self) -> bool:
+        """Whether the order lines carry contribution margins (an optional column)."""
+        return "orders.contribution_margin" in self.facts.columns
+
     # --- time ---------------------------------------------------------------------------------
     @property
     def quarter_label(self) -> str:
@@ -307,6 +354,7 @@ def open(quarter=None, data_dir=paths.DEMO_DIR, config=None, lang: str = "de", o
     """
     i18n.check_lang(lang)
     cfg = ensure_config(config)
+    i18n.set_currency(cfg)
     data_dir = paths.resolve_data_dir(data_dir)
     ensure_demo(data_dir)
     key = cache_key(data_dir, cfg)
@@ -323,6 +371,10 @@ def open(quarter=None, data_dir=paths.DEMO_DIR, config=None, lang: str = "de", o
         from bestandlib import privacy
 
         all_tables, real = privacy.pseudonymize_tables(all_tables, privacy.pseudonym_key(cfg), lang)
+    from bestandlib.groups import fill_groups
+
+    # empty master data (segment, region, business unit, account manager) become one named group
+    all_tables = dataclasses.replace(all_tables, customers=fill_groups(all_tables.customers, lang))
     tables = all_tables.cut(periods.quarter_end(q))
     pnl = panel_cached(tables, q, data_key=key, config=cfg)
     _setup_plots()

@@ -119,7 +119,7 @@ LABELS = {
 
 
 def _t(key: str, lang: str) -> str:
-    return LABELS.get(key, {}).get(i18n.check_lang(lang), str(key))
+    return i18n.with_currency(LABELS.get(key, {}).get(i18n.check_lang(lang), str(key)), lang)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1040,7 +1040,7 @@ def plot_scatter(frame: pd.DataFrame, ax=None, lang: str = "de", hue: str = "bus
     ax.set_yscale("log")
     ax.set_xlabel(_t("revenue_12m", lang))
     y_label = _t(measure, lang)
-    ax.set_ylabel(y_label[:1].upper() + y_label[1:] + " (EUR)")
+    ax.set_ylabel(y_label[:1].upper() + y_label[1:] + i18n.with_currency(" (EUR)", lang))
     hidden = len(data) - len(shown)
     if hidden:
         note = {"de": f"{hidden} Kunden mit Wert ≤ 0 oder ohne Bewertung nicht gezeigt",

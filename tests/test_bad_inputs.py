@@ -100,7 +100,9 @@ def _render(case: Path, root: Path, notebooks) -> tuple[Path, str]:
     index = (final / "index.html").read_text(encoding="utf-8")
     notes = re.search(r'<section[^>]*id="data-notes".*?</section>', index, re.S)
     assert notes, "the index page has no data-notes section"
-    return final, notes.group(0)
+    coverage = re.search(r'<section[^>]*id="data-coverage".*?</section>', index, re.S)
+    assert coverage, "the index page has no data-coverage section"
+    return final, coverage.group(0) + notes.group(0)
 
 
 @pytest.mark.parametrize("case", REPORT_CASES, ids=lambda p: p.name)

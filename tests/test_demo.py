@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,7 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from scipy.stats import spearmanr
 
-from bestandlib.demo import generate_demo
+from bestandlib import cli, demo, paths
+from bestandlib.demo import BUSINESS_UNITS, OPTIONAL_TABLES, SHAPES, generate_demo
 from bestandlib.errors import BestandError
 
 GERMAN = dict(sep=";", decimal=",", thousands=".", encoding="cp1252")
@@ -278,3 +280,212 @@ class TestPlantedPhenomena:
         rev["tenure"] = [(q - f).n for q, f in zip(rev["quarter"], first)]
         by = rev.groupby("tenure")["net_revenue"].mean()
         assert by.loc[0:1].mean() < 0.5 * by.loc[8:11].mean()
+
+
+# --- worlds of other shapes -------------------------------------------------------------------
+
+SMALL = dict(customers=40, seed=5, start="2023-01-01")     # three years, well under a second
+
+
+def read_orders(folder):
+    return pq.read_table(folder / "orders.parquet").to_pandas(date_as_object=False)
+
+
+def same_files(a, b):
+    names = sorted(p.name for p in a.iterdir())
+    assert names == sorted(p.name for p in b.iterdir())
+    for name in names:
+        assert (a / name).read_bytes() == (b / name).read_bytes(), name
+
+
+class TestGenerateDemoShapeOptions:
+    def test_explicit_defaults_change_nothing(self, tmp_path):
+        generate_demo(tmp_path / "a", **SMALL)
+        generate_demo(tmp_path / "b", **SMALL, business_units=3, blank_master=False,
+                      potential_share=1.0, tables=OPTIONAL_TABLES, churn=True,
+                      credit_note_customer=False, margin=True, products=True)
+        same_files(tmp_path / "a", tmp_path / "b")
+        same_files(tmp_path / "a_truth", tmp_path / "b_truth")
+        assert "shape" not in (tmp_path / "a_truth" / "world.json").read_text(encoding="utf-8")
+
+    def test_options_are_keyword_only(self, tmp_path):
+        with pytest.raises(TypeError):
+            generate_demo(tmp_path / "w", 40, 5, "2023-01-01", "2025-12-31", None, False, 2)
+
+    @pytest.mark.parametrize("n", [1, 2, 5, 12])
+    def test_business_units(self, tmp_path, n):
+        generate_demo(tmp_path / "w", **SMALL | {"customers": 80}, business_units=n)
+        units = read_table(tmp_path / "w", "customers")["business_unit"]
+        assert units.nunique() == n
+        if n <= 3:
+            assert set(units) == set(BUSINESS_UNITS[:n])
+        else:
+            assert set(BUSINESS_UNITS) < set(units)
+        truth = pd.read_csv(tmp_path / "w_truth" / "truth.csv", dtype={"customer_id": str})
+        assert truth["business_unit"].tolist() == units.tolist()
+
+    @pytest.mark.parametrize("n", [0, 13])
+    def test_business_units_out_of_range(self, tmp_path, n):
+        with pytest.raises(BestandError, match="business_units"):
+            generate_demo(tmp_path / "w", **SMALL, business_units=n)
+
+    def test_blank_master(self, tmp_path):
+        generate_demo(tmp_path / "w", **SMALL, blank_master=True)
+        cust = read_table(tmp_path / "w", "customers")
+        assert list(cust.columns) == CONTRACT["customers"]
+        assert cust["customer_id"].notna().all() and cust["name"].notna().all()
+        assert cust[["segment", "region", "business_unit", "account_manager"]].isna().all().all()
+        contacts = read_table(tmp_path / "w", "contacts")
+        assert len(contacts) > 0 and contacts["account_manager"].isna().all()
+        assert contacts["channel"].notna().all()
+        # The truth still knows them.
+        truth = pd.read_csv(tmp_path / "w_truth" / "truth.csv")
+        assert truth["segment"].notna().all()
+
+    @pytest.mark.parametrize("share", [0.3, 0.75])
+    def test_potential_share(self, tmp_path, share):
+        generate_demo(tmp_path / "w", **SMALL | {"customers": 60}, potential_share=share)
+        pot = read_table(tmp_path / "w", "potentials")
+        assert abs(pot["customer_id"].nunique() / 60 - share) <= 0.05
+        # Those assessed keep all their yearly assessments.
+        assert pot.groupby("customer_id").size().max() == 3
+
+    def test_no_potentials(self, tmp_path):
+        summary = generate_demo(tmp_path / "w", **SMALL, potential_share=0)
+        assert not (tmp_path / "w" / "potentials.csv").exists()
+        assert "potentials" not in summary["rows"]
+        with pytest.raises(BestandError, match="potential_share"):
+            generate_demo(tmp_path / "v", **SMALL, potential_share=1.5)
+
+    def test_tables_and_stale_files(self, tmp_path):
+        folder = tmp_path / "w"
+        generate_demo(folder, **SMALL)
+        assert len(list(folder.iterdir())) == 6
+        summary = generate_demo(folder, **SMALL, tables=("contacts",))   # the folder is reused
+        assert sorted(p.name for p in folder.iterdir()) == ["contacts.csv", "customers.csv", "orders.parquet"]
+        assert set(summary["rows"]) == {"orders", "customers", "contacts"}
+        assert not (tmp_path / "w_truth" / "surveys_truth.csv").exists()
+        generate_demo(folder, **SMALL, tables=())
+        assert sorted(p.name for p in folder.iterdir()) == ["customers.csv", "orders.parquet"]
+        with pytest.raises(BestandError, match="Unknown demo tables"):
+            generate_demo(folder, **SMALL, tables=("contacts", "invoices"))
+
+    def test_no_churn(self, tmp_path):
+        def stopped(folder):
+            """Customers whose last order lies 4 or more quarters before the end (2025Q4)."""
+            last = read_orders(folder).groupby("customer_id")["order_date"].max().dt.to_period("Q")
+            return int(((pd.Period("2025Q4", "Q") - last).map(lambda d: d.n) >= 4).sum())
+
+        kw = dict(customers=60, seed=2, start="2022-01-01")
+        generate_demo(tmp_path / "churn", **kw)
+        generate_demo(tmp_path / "loyal", **kw, churn=False)
+        assert stopped(tmp_path / "churn") > 0          # the same world with churn has some
+        assert stopped(tmp_path / "loyal") == 0
+        truth = pd.read_csv(tmp_path / "loyal_truth" / "truth.csv")
+        assert (truth["archetype"] == "stable").all() and (truth["churn_kind"] == "none").all()
+
+    def test_credit_note_customer(self, tmp_path):
+        generate_demo(tmp_path / "plain", **SMALL)
+        generate_demo(tmp_path / "w", **SMALL, credit_note_customer=True)
+        cust = read_table(tmp_path / "w", "customers")
+        assert len(cust) == 41 and cust["customer_id"].is_unique and cust["name"].is_unique
+        extra = cust["customer_id"].iloc[-1]
+        o = read_orders(tmp_path / "w")
+        mine = o[o["customer_id"] == extra]
+        assert len(mine) >= 1
+        assert (mine["net_revenue"] < 0).all() and (mine["contribution_margin"] < 0).all()
+        assert (mine["quantity"] < 0).all()
+        assert (mine["order_date"].dt.dayofweek < 5).all()
+        # Order ids stay in booking order and every other line is unchanged.
+        heads = o.groupby("order_id").agg(d=("order_date", "first"), c=("customer_id", "first"))
+        assert heads.sort_index().equals(heads.sort_values(["d", "c"], kind="stable"))
+        assert o.groupby("order_id")["customer_id"].nunique().max() == 1
+        others = o[o["customer_id"] != extra].drop(columns="order_id").reset_index(drop=True)
+        pd.testing.assert_frame_equal(others, read_orders(tmp_path / "plain").drop(columns="order_id"))
+        truth = pd.read_csv(tmp_path / "w_truth" / "truth.csv", dtype={"customer_id": str})
+        assert truth.set_index("customer_id").loc[extra, "archetype"] == "credit_notes_only"
+
+    def test_end_inside_a_quarter(self, tmp_path):
+        end = pd.Timestamp("2025-11-15")
+        generate_demo(tmp_path / "w", **SMALL, end="2025-11-15")
+        o = read_orders(tmp_path / "w")
+        assert o["order_date"].max() <= end
+        assert o["order_date"].max() >= pd.Timestamp("2025-11-01")
+        for name, cols in DATES.items():
+            df = read_table(tmp_path / "w", name)
+            for col in cols:
+                assert df[col].max() <= end, (name, col)
+        # The last quarter holds six of its thirteen weeks, not a whole quarter squeezed in.
+        lines = o["order_date"].dt.to_period("Q").value_counts()
+        assert lines[pd.Period("2025Q4", "Q")] < 0.85 * lines[pd.Period("2025Q3", "Q")]
+        world = (tmp_path / "w_truth" / "world.json").read_text(encoding="utf-8")
+        assert '"end": "2025-11-15"' in world
+
+    def test_without_margin_and_products(self, tmp_path):
+        generate_demo(tmp_path / "m", **SMALL, margin=False)
+        generate_demo(tmp_path / "p", **SMALL, products=False)
+        generate_demo(tmp_path / "mp", **SMALL, margin=False, products=False)
+        names = {k: pq.read_schema(tmp_path / k / "orders.parquet").names for k in ["m", "p", "mp"]}
+        assert names["m"] == [c for c in ORDER_COLUMNS if c != "contribution_margin"]
+        assert names["p"] == [c for c in ORDER_COLUMNS if c not in ("product_id", "product_group")]
+        assert names["mp"] == ["order_id", "customer_id", "order_date", "quantity", "net_revenue"]
+
+
+class TestShapes:
+    def test_the_robustness_matrix(self):
+        assert set(SHAPES) == {
+            "years_1", "years_2", "years_4", "years_10", "bu_1", "bu_3", "bu_12", "blank_master",
+            "potentials_none", "potentials_30", "potentials_all", "two_tables", "customers_25",
+            "no_churn", "credit_note", "mid_quarter", "no_margin"}
+        for name, kw in SHAPES.items():
+            assert 10 <= kw["customers"] <= 300, name          # small: a report on each is fast
+
+    @pytest.mark.parametrize("name", sorted(SHAPES))
+    def test_every_shape_generates(self, tmp_path, name):
+        kw = SHAPES[name]
+        summary = generate_demo(tmp_path / name, **kw)
+        files = {p.name for p in (tmp_path / name).iterdir()}
+        assert {"customers.csv", "orders.parquet"} <= files
+        assert summary["rows"]["customers"] == kw["customers"] + kw.get("credit_note_customer", False)
+        dates = read_orders(tmp_path / name)["order_date"]
+        assert dates.min() >= pd.Timestamp(kw.get("start", "2020-01-01"))
+        assert dates.max() <= pd.Timestamp(kw.get("end", "2025-12-31"))
+
+
+class TestCmdDemo:
+    @pytest.fixture
+    def calls(self, tmp_path, monkeypatch):
+        seen = []
+
+        def fake(out, **kwargs):
+            seen.append({"out": Path(out), **kwargs})
+            return {}
+
+        monkeypatch.setattr(paths, "DEMO_DIR", tmp_path / "raw" / "demo")
+        monkeypatch.setattr(demo, "generate_demo", fake)
+        return seen
+
+    def test_without_options_as_before(self, tmp_path, calls):
+        assert cli.main(["demo"]) == 0
+        assert calls == [{"out": tmp_path / "raw" / "demo", "customers": 2000, "seed": 7,
+                          "progress": True}]
+
+    def test_shape(self, tmp_path, calls):
+        assert cli.main(["demo", "--shape", "no_churn"]) == 0
+        assert calls[-1] == {"out": tmp_path / "raw" / "demo_no_churn", "seed": 7, "progress": True,
+                             **SHAPES["no_churn"]}
+        assert cli.main(["demo", "--shape", "years_4", "--customers", "50", "--seed", "3",
+                         "--out", str(tmp_path / "x")]) == 0
+        assert calls[-1] == {"out": tmp_path / "x", "seed": 3, "progress": True,
+                             **SHAPES["years_4"] | {"customers": 50}}
+
+    def test_unknown_shape(self, calls, capsys):
+        with pytest.raises(SystemExit):
+            cli.main(["demo", "--shape", "years_99"])
+        assert "invalid choice" in capsys.readouterr().err and not calls
+
+    def test_writes_a_shape_world(self, tmp_path, capsys):
+        out = tmp_path / "w"
+        assert cli.main(["demo", "--shape", "bu_1", "--customers", "30", "--out", str(out)]) == 0
+        cust = read_table(out, "customers")
+        assert len(cust) == 30 and cust["business_unit"].nunique() == 1

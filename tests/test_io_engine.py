@@ -148,11 +148,22 @@ class TestProblems:
     def test_missing_column_is_one_problem(self, small_world, tmp_path):
         folder = tmp_path / "w"
         shutil.copytree(small_world, folder)
-        orders = pd.read_parquet(folder / "orders.parquet").drop(columns="contribution_margin")
+        orders = pd.read_parquet(folder / "orders.parquet").drop(columns="net_revenue")
         orders.to_parquet(folder / "orders.parquet", index=False)
         p = io.validate(folder, ENGINE, today=TODAY)
         assert p.loc[p["severity"] == "error", "message"].str.startswith(
-            "required column contribution_margin is missing").tolist() == [True]
+            "required column net_revenue is missing").tolist() == [True]
+
+    def test_optional_margin_column_may_be_absent(self, small_world, tmp_path):
+        folder = tmp_path / "w"
+        shutil.copytree(small_world, folder)
+        orders = pd.read_parquet(folder / "orders.parquet").drop(columns="contribution_margin")
+        orders.loc[0, "net_revenue"] = 0.0  # a zero-revenue line without margin carries no value
+        orders.to_parquet(folder / "orders.parquet", index=False)
+        t = io.load_tables(folder, ENGINE, today=TODAY)
+        assert t.orders_in_engine
+        assert "contribution_margin" not in t.sources["orders"]["columns"]
+        assert int(t.excluded["rows"].sum()) >= 1
 
     def test_threshold_decides(self, small_world):
         rows = len(pd.read_parquet(small_world / "orders.parquet", columns=["order_id"]))

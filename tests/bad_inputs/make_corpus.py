@@ -220,7 +220,7 @@ ok("utf16_excel_unicode_text",
    description="Excel 'Unicode text': UTF-16 with BOM, tab separated")
 
 # --- file level ----------------------------------------------------------------------------------
-bad("empty_file", world(contacts__csv=b""), P("contacts.csv", None, "", "file is empty"))
+bad("empty_file", world(customers__csv=b""), P("customers.csv", None, "", "file is empty"))
 bad("header_only", world(orders__csv=csv_bytes(ORDERS[:1])),
     P("orders.csv", None, "", "only a header"))
 bad("binary_file", world(complaints__csv=_png_bytes()), P("complaints.csv", None, "", "binary file"),
@@ -231,8 +231,6 @@ bad("excel_named_csv", world(orders__csv=_xlsx_bytes()),
     P("orders.csv", None, "", "Excel file given"), description="an .xlsx renamed to orders.csv")
 bad("parquet_named_csv", world(orders__csv=_parquet_bytes()),
     P("orders.csv", None, "", "Parquet file with a CSV name"))
-bad("no_potentials_table", world(potentials__csv=None),
-    P("potentials.csv", None, "", "required table potentials is missing"))
 bad("two_files_one_table", world(orders__parquet=_parquet_bytes()),
     P("orders.csv", None, "", "several files for table orders"))
 bad("data_folder_missing", {}, exit=2, data_dir="does-not-exist",
@@ -292,8 +290,10 @@ ok("one_business_unit", world(customers__csv=rows("customers", lambda r: [
    description="all customers in one business unit: no comparison between units")
 ok("zero_potential", world(potentials__csv=setcell("potentials", 4, "potential", "0,00")),
    limitation="Potenzial von 0", report=True, description="a potential of zero")
-ok("no_surveys_table", world(surveys__csv=None), limitation="Keine Kundenbefragungen", report=True,
-   description="the optional surveys table is absent")
+ok("no_surveys_table", world(surveys__csv=None), limitation="Kundenstimme (Befragungen)", report=True,
+   description="the optional surveys table is absent: the data coverage names what it would unlock")
+ok("no_potentials_table", world(potentials__csv=None), limitation="Vier-Felder-Matrix", report=True,
+   description="the optional potentials table is absent: the data coverage names what it would unlock")
 ok("surveys_header_only", world(surveys__csv=csv_bytes(SURVEYS[:1])),
    limitation="only a header", description="surveys with only a header count as absent")
 ok("zero_value_lines_excluded", world(orders__csv=rows("orders", lambda r: r.append(
