@@ -392,7 +392,7 @@ def backtest_splits(frame: pd.DataFrame, config=None, until=None) -> list[dict]:
         splits.append({"scored": _label(s), "train_until": _label(train_until), "horizon": h})
     if not splits:
         raise BestandError("The history is too short for a backtest: need at least "
-                           f"{min_train + h + 1} quarters.")
+                           f"{min_train + 2 * h} quarters with customers old enough to score.")
     return splits
 
 

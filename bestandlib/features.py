@@ -371,6 +371,7 @@ def _p_alive(f: pd.DataFrame, config) -> pd.Series:
         try:
             model = btyd.BetaGeoModel(penalizer=0.001).fit(rfm)
             out.loc[idx] = np.asarray(model.p_alive(rfm), dtype=float)
-        except Exception:  # too few repeat buyers early in the history: leave NaN (imputed later)
+        except (btyd.RFMDataError, btyd.ConvergenceError):
+            # too few repeat buyers early in the history (or no fit): leave NaN (imputed later)
             continue
     return out

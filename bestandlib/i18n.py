@@ -94,8 +94,8 @@ LABELS: dict[str, dict[str, str]] = {
         "en": "Which tables are there and what a missing table would unlock. "
               "A fill-in template: bestand template TABLE --data FOLDER."},
     "sections_not_available": {"de": "Nicht verfügbare Abschnitte", "en": "Sections not available"},
-    "present": {"de": "vorhanden", "en": "present"},
-    "would_unlock": {"de": "würde freischalten", "en": "would unlock"},
+    "present": {"de": "Vorhanden", "en": "Present"},
+    "would_unlock": {"de": "Würde freischalten", "en": "Would unlock"},
     "section": {"de": "Abschnitt", "en": "Section"},
     "yes": {"de": "ja", "en": "yes"},
     "no": {"de": "nein", "en": "no"},
@@ -113,6 +113,16 @@ LABELS: dict[str, dict[str, str]] = {
     "section_voice_surveys": {"de": "Kundenstimme (Befragungen)", "en": "Voice of the customer (surveys)"},
     "section_loyalty_claims": {"de": "Treue gegenüber jungen Kunden", "en": "Loyal vs young customers"},
     "section_loyalty_kept_vs_new": {"de": "1 gehaltener = N neue Kunden", "en": "1 kept = N new customers"},
+    # indicators of the customer score (bestandlib.valuation)
+    "indicator_margin_12m": {"de": "Deckungsbeitrag 12 Monate", "en": "margin, 12 months"},
+    "indicator_margin_rate": {"de": "Deckungsbeitragsquote", "en": "margin rate"},
+    "indicator_potential": {"de": "Umsatzpotenzial", "en": "revenue potential"},
+    "indicator_remaining_potential": {"de": "Restpotenzial", "en": "remaining potential"},
+    "indicator_share_of_wallet": {"de": "Lieferanteil", "en": "share of wallet"},
+    "indicator_competitive_intensity": {"de": "Wettbewerbsintensität", "en": "competitive intensity"},
+    "indicator_complaint_rate": {"de": "Reklamationsquote", "en": "complaint rate"},
+    "score_without": {"de": "Nicht im Kundenwert, weil die Daten fehlen (Gewichte der übrigen Indikatoren anteilig erhöht)",
+                      "en": "Not in the score because the data are missing (the other indicators' weights raised in proportion)"},
     # groups of an empty customer master (bestandlib.groups)
     "all_customers": {"de": "alle Kunden", "en": "all customers"},
     "unassigned": {"de": "nicht zugeordnet", "en": "unassigned"},
@@ -178,7 +188,7 @@ def currency_symbol(lang: str = "de") -> str:
     """``€``, ``CHF``, ``$`` as the locale of ``lang`` writes the configured currency."""
     from babel.numbers import get_currency_symbol
 
-    return get_currency_symbol(_currency, locale=_LOCALES[check_lang(lang)])
+    return get_currency_symbol(_currency, locale=_money_locale(lang))
 
 
 def with_currency(text: str, lang: str = "de") -> str:
@@ -204,9 +214,16 @@ def fmt_money(x, lang: str = "de", digits: int = 0) -> str:
     if _missing(x):
         return "–"
     pattern = "#,##0" + ("." + "0" * digits if digits else "")
-    pattern = pattern + "\u00a0¤" if lang == "de" else "¤" + pattern
-    return format_currency(x, _currency, format=pattern, locale=_LOCALES[check_lang(lang)],
-                           currency_digits=False)
+    if lang == "de":
+        pattern = pattern + "\u00a0¤"
+    else:  # "€1,234", "$1,234", but "CHF 1,234"
+        pattern = ("¤\u00a0" if currency_symbol(lang)[-1:].isalpha() else "¤") + pattern
+    return format_currency(x, _currency, format=pattern, locale=_money_locale(lang), currency_digits=False)
+
+
+def _money_locale(lang: str) -> str:
+    # British English writes the dollar "US$"; an English report in dollars reads "$1,234.56"
+    return "en_US" if check_lang(lang) == "en" and _currency == "USD" else _LOCALES[lang]
 
 
 #: The older name of :func:`fmt_money` (amounts are in the configured currency, EUR by default).

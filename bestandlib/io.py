@@ -1314,6 +1314,7 @@ def _load_orders_csv_in_engine(path: Path, section, config, today, customers, pr
                     pin.setdefault(k, src.dialect[k])
             if known is not None:
                 _check_known(df, src, known, problems)
+            given = [c for c in df.columns if c in src.raw.columns]  # optional columns may be absent
             df.to_parquet(work / f"part-{i:05d}.parquet", index=False)
     except pd.errors.ParserError as exc:
         m = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
@@ -1333,7 +1334,8 @@ def _load_orders_csv_in_engine(path: Path, section, config, today, customers, pr
         return None
     shutil.rmtree(target, ignore_errors=True)
     os.replace(work, target)
-    columns = tuple((c, c, engine.ORDER_LINE_TYPES[c]) for c in schemas.CONTRACT["orders"]["columns"])
+    columns = tuple((c, c, engine.ORDER_LINE_TYPES[c]) for c in schemas.CONTRACT["orders"]["columns"]
+                    if c in given)
     lines = engine.OrderLines(str(target), columns,
                               exclude_zero_value=bool(section.get("exclude_zero_value_lines", True)))
     info = {"path": str(path), "format": "csv", "dialect": {k: v for k, v in pin.items()},

@@ -41,12 +41,15 @@ def _cfg(*path) -> Callable[[dict], int]:
 
 
 def _churn_quarters(config: dict) -> int:
-    """Quarters a tested churn model needs: training quarters, the outcome window, then one quarter
-    to score (the rule of :func:`bestandlib.churn.backtest_splits`)."""
+    """Quarters a tested churn model needs (the rule of :func:`bestandlib.churn.backtest_splits`): the
+    scored quarter's own outcome window must have ended, its model's training rows must have ended
+    their outcome window before it, and the training rows must span ``min_train_quarters`` quarters
+    of customers old enough for the population (``min_tenure_quarters``)."""
     from bestandlib.churn import _horizon, churn_settings
 
     st = churn_settings(config)
-    return int(st["backtest"]["min_train_quarters"]) + _horizon(st["target"]) + 1
+    train = max(int(st["backtest"]["min_train_quarters"]), int(st["population"]["min_tenure_quarters"]) + 1)
+    return train + 2 * _horizon(st["target"])
 
 
 def _loyal_quarters(config: dict) -> int:
@@ -116,12 +119,18 @@ class Facts:
 def facts(tables, panel: pd.DataFrame, quarter) -> Facts:
     """The :class:`Facts` of validated ``tables`` (cut at the quarter's end) and their ``panel``."""
     q = periods.parse_quarter(quarter)
-    present = {t for t in schemas.TABLE_NAMES if tables.has(t)}
-    columns = set()
-    for table in present:
-        given = tables.sources[table].get("columns")
-        if given is None:  # lines the engine holds: every contract column it accepted is there
-            given = list(schemas.CONTRACT[table]["columns"])
+    present, columns = set(), set()
+    for table in schemas.TABLE_NAMES:
+        if not tables.has(table):
+            continue
+        frame = getattr(tables, table)
+        if isinstance(frame, pd.DataFrame):  # rows up to the quarter's end (tables is cut)
+            if len(frame) == 0:
+                continue
+            given = [c for c in frame.columns if frame[c].notna().any()]
+        else:  # order lines the engine holds: the columns it accepted
+            given = tables.sources[table].get("columns") or list(schemas.CONTRACT[table]["columns"])
+        present.add(table)
         columns |= {f"{table}.{c}" for c in given}
     n_quarters = active = 0
     if len(panel):

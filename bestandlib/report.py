@@ -172,8 +172,10 @@ def load_highlights(out_dir: Path, order: list[tuple[str, list[str]]]) -> list[d
     return sections
 
 
-def _table_html(df: pd.DataFrame) -> str:
-    return df.to_html(index=False, classes="bestand-table", border=0, na_rep="–")
+def _table_html(df: pd.DataFrame, text: bool = False) -> str:
+    """A table of the entry page; ``text=True`` left-aligns every column (tables of words)."""
+    return df.to_html(index=False, classes="bestand-table bestand-text" if text else "bestand-table",
+                      border=0, na_rep="–")
 
 
 _QUARTER_DIR = re.compile(r"^\d{4}Q[1-4]$")
@@ -270,8 +272,8 @@ def render_index(out_dir: Path, *, quarter: str, lang: str, config: dict, pages:
         nav=nav_html(pages, "index", lang, extra=quarter_links(reports_root, quarter, lang)),
         sections=sections, notes=notes, methods=METHODS[lang],
         excluded_html=excluded_html, tables=tables,
-        coverage_html=_table_html(coverage[0]) if coverage is not None else "",
-        skipped_html=_table_html(coverage[1]) if coverage is not None and len(coverage[1]) else "",
+        coverage_html=_table_html(coverage[0], text=True) if coverage is not None else "",
+        skipped_html=_table_html(coverage[1], text=True) if coverage is not None and len(coverage[1]) else "",
         run_html=_table_html(run_rows) if len(run_rows) else "", footer=footer_text(run, lang),
     )
     target = out_dir / "index.html"

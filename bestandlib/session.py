@@ -25,6 +25,7 @@ import pandas as pd
 
 from bestandlib import i18n, paths, periods
 from bestandlib.config import ensure_config
+from bestandlib.errors import BestandError
 
 
 def cache_key(data_dir: Path, config: dict) -> str:
@@ -89,7 +90,7 @@ def load_tables_cached(data_dir, config=None, today=None, use_cache: bool = True
     if tables_dir.exists():
         try:
             return io.Tables.from_parquet(tables_dir)
-        except Exception:  # a cache from an older version of the kit: rebuild it
+        except (BestandError, OSError, ValueError, KeyError):  # a cache of an older version: rebuild it
             shutil.rmtree(cache, ignore_errors=True)
     tables = io.load_tables(data_dir, config, today=today)
     _atomic_dir_write(tables_dir, tables.to_parquet)
@@ -204,6 +205,12 @@ class Session:
 
         reasons = self.unmet(section)
         return needs.note(reasons, self.lang) if reasons else ""
+
+    def reasons(self, section: str) -> str:
+        """The unmet needs of ``section`` in words, without the "Nicht verfügbar" prefix, for a sentence."""
+        from bestandlib import needs
+
+        return "; ".join(needs.reason_text(r, self.lang) for r in self.unmet(section))
 
     @property
     def has_margin(self) -> bool:

@@ -846,3 +846,54 @@ def plot_score_distribution(scores: pd.DataFrame, ax=None, lang: str = "de"):
     ax.set_xlabel(i18n.t("val_business_unit", lang))
     ax.set_ylabel(i18n.t("val_score", lang))
     return ax
+
+
+#: What an indicator is measured with beyond orders: optional tables (all needed) and
+#: "table.column" that must hold values. Read by :func:`score_config_for`.
+INDICATOR_DATA = {
+    "margin_12m": ((), ("orders.contribution_margin",)),
+    "margin_rate": ((), ("orders.contribution_margin",)),
+    "potential": (("potentials",), ()),
+    "remaining_potential": (("potentials",), ()),
+    "share_of_wallet": (("potentials",), ()),
+    "competitive_intensity": (("potentials",), ("potentials.competitive_intensity",)),
+    "complaint_rate": (("complaints",), ()),
+}
+
+
+def unsupported_indicators(facts) -> list[str]:
+    """Score indicators the data cannot measure (:class:`bestandlib.needs.Facts`): margins without
+    contribution margins, potential and share of wallet without potential assessments, the
+    complaint rate without complaints. Scored anyway they would give every customer the same points."""
+    out = []
+    for name, (tables, columns) in INDICATOR_DATA.items():
+        if any(t not in facts.tables for t in tables) or any(c not in facts.columns for c in columns):
+            out.append(name)
+    return out
+
+
+def score_config_for(config, facts) -> tuple[dict, list[str]]:
+    """The configuration with the indicators the data cannot measure left out of the score.
+
+    Each weight set keeps its other weights in proportion, renormalised to sum 1 (a set left with
+    nothing falls back to equal weights of the remaining indicators). Returns the new configuration
+    and the indicators left out, so the page can name them.
+    """
+    import copy
+
+    from bestandlib.config import ensure_config
+
+    cfg = copy.deepcopy(ensure_config(config))
+    score = cfg["valuation"]["score"]
+    dropped = [i for i in unsupported_indicators(facts) if i in score["indicators"]]
+    if not dropped:
+        return cfg, []
+    score["indicators"] = {k: v for k, v in score["indicators"].items() if k not in dropped}
+    for unit, wset in score["weights"].items():
+        kept = {k: float(w) for k, w in wset.items() if k not in dropped}
+        total = sum(kept.values())
+        if total <= 0:
+            kept = {k: 1.0 for k in score["indicators"]}
+            total = float(len(kept))
+        score["weights"][unit] = {k: w / total for k, w in kept.items()}
+    return cfg, dropped

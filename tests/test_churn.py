@@ -204,3 +204,227 @@ def test_gradient_boosting_survives_a_feature_missing_everywhere():
     model = ChurnModel(kind="gradient_boosting", features=list(X.columns)).fit(X, y)
     p = model.predict_proba(X)[:, 1]
     assert p.shape == (300,) and np.isfinite(p).all()
+
+
+# --- short and small histories: calibration folds, empty splits, nothing to learn ----------------
+
+def _orders(rows, until):
+    """rows: (customer, date, revenue) -> panel via build_panel up to ``until``."""
+    o = pd.DataFrame([{"order_id": f"O{i}", "customer_id": c, "order_date": pd.Timestamp(d), "product_id": "P",
+                       "product_group": "G", "quantity": 1.0, "net_revenue": float(r),
+                       "contribution_margin": 0.3 * r} for i, (c, d, r) in enumerate(rows)])
+    o["order_date"] = o["order_date"].astype("datetime64[ns]")
+    return panel.build_panel(o, until=until)
+
+
+SHORT = pd.period_range("2021Q1", "2024Q1", freq="Q-DEC")  # 13 quarters
+
+
+def _short_world(churners=True):
+    """13 quarters, everyone from 2021Q1: steady buyers and (optionally) customers who stop after
+    2022Q1 or 2022Q2. The first backtest split (train until 2021Q4) has no population rows: nobody
+    has the four quarters of tenure the population asks for."""
+    rows = []
+    for c in range(24):
+        for k, q in enumerate(SHORT):
+            rows.append((f"S{c:02d}", q.start_time + pd.Timedelta(days=5 + (c * 7 + k * 3) % 60), 500 + 40 * c))
+    if churners:
+        for c in range(10):
+            stop = 4 + c % 2   # last order quarter: 2022Q1 or 2022Q2
+            for k, q in enumerate(SHORT[: stop + 1]):
+                rows.append((f"X{c:02d}", q.start_time + pd.Timedelta(days=10 + (c * 11 + k) % 50), 700 + 30 * c))
+    pnl = _orders(rows, until=str(SHORT[-1]))
+    return churn.model_frame(pnl, None)
+
+
+@pytest.fixture(scope="module")
+def short_frame():
+    return _short_world(churners=True)
+
+
+@pytest.fixture(scope="module")
+def calm_frame():
+    return _short_world(churners=False)
+
+
+class TestCalibrationFolds:
+    @staticmethod
+    def _data(churners, n=300):
+        X, _ = _toy(n)
+        y = np.zeros(n, dtype=int)
+        y[:churners] = 1
+        return X, y
+
+    @pytest.mark.parametrize("kind", ["logistic", "gradient_boosting"])
+    def test_two_churners_calibrate_in_two_folds(self, kind):
+        from sklearn.calibration import CalibratedClassifierCV
+
+        X, y = self._data(2)
+        m = churn.ChurnModel(kind=kind).fit(X, y)
+        assert m.calibrated_
+        assert isinstance(m.estimator_, CalibratedClassifierCV) and m.estimator_.cv == 2
+        assert len(m.estimator_.calibrated_classifiers_) == 2
+        p = m.predict_proba(X)[:, 1]
+        assert np.isfinite(p).all() and ((0 <= p) & (p <= 1)).all()
+
+    @pytest.mark.parametrize("kind", ["logistic", "gradient_boosting"])
+    def test_one_churner_falls_back_to_uncalibrated(self, kind):
+        from sklearn.calibration import CalibratedClassifierCV
+
+        X, y = self._data(1)
+        m = churn.ChurnModel(kind=kind).fit(X, y)
+        assert m.calibrated_ is False
+        assert not isinstance(m.estimator_, CalibratedClassifierCV)
+        if kind == "logistic":
+            assert m.estimator_ is m.explainer_
+        p = m.predict_proba(X)[:, 1]
+        assert p.shape == (len(X),) and np.isfinite(p).all() and ((0 <= p) & (p <= 1)).all()
+
+    def test_one_non_churner_falls_back_too(self):
+        X, y = self._data(299)
+        m = churn.ChurnModel().fit(X, y)
+        assert m.calibrated_ is False
+
+    def test_enough_churners_use_three_folds(self):
+        X, y = _toy()
+        m = churn.ChurnModel().fit(X, y)
+        assert m.calibrated_ and m.estimator_.cv == 3 and len(m.estimator_.calibrated_classifiers_) == 3
+
+    def test_no_calibration_asked(self):
+        X, y = _toy()
+        m = churn.ChurnModel(calibration=None).fit(X, y)
+        assert m.calibrated_ is False and m.estimator_ is m.explainer_
+
+    def test_one_class_is_nothing_to_learn(self):
+        X, y = self._data(0)
+        with pytest.raises(churn.NothingToLearn):
+            churn.ChurnModel().fit(X, y)
+
+
+class TestShortHistory:
+    def test_nothing_to_learn_is_a_bestand_error(self):
+        from bestandlib.errors import BestandError
+
+        assert issubclass(churn.NothingToLearn, BestandError)
+
+    def test_first_split_without_training_rows_is_skipped(self, short_frame):
+        frame = short_frame
+        splits = churn.backtest_splits(frame)
+        assert [s["train_until"] for s in splits] == ["2021Q4", "2022Q1"]
+        pop = frame[frame["in_population"] & frame["observed"]]
+        assert pop[pop["quarter_index"] <= churn._qi(splits[0]["train_until"])].empty  # the case
+        train = pop[pop["quarter_index"] <= churn._qi(splits[1]["train_until"])]
+        assert train["churn"].nunique() == 2
+        scores = churn.backtest(frame, kinds=("logistic",))
+        assert set(scores["train_until"]) == {"2022Q1"}
+        assert set(scores["quarter"]) == {splits[1]["scored"]}
+        assert scores["logistic"].between(0, 1).all()
+        assert len(scores) == int((pop["quarter"] == splits[1]["scored"]).sum())
+
+    def test_backtest_without_churners_is_nothing_to_learn(self, calm_frame):
+        assert calm_frame.loc[calm_frame["observed"], "churn"].eq(0).all()
+        with pytest.raises(churn.NothingToLearn):
+            churn.backtest(calm_frame, kinds=("logistic",))
+
+    def test_fit_current_without_churners_is_nothing_to_learn(self, calm_frame):
+        with pytest.raises(churn.NothingToLearn):
+            churn.fit_current(calm_frame, "2024Q1")
+
+    def test_fit_current_without_observed_outcomes_is_nothing_to_learn(self, short_frame):
+        with pytest.raises(churn.NothingToLearn, match="2021Q4"):
+            churn.fit_current(short_frame, "2021Q4")
+
+    def test_fit_current_with_churners_fits(self, short_frame):
+        model = churn.fit_current(short_frame, "2024Q1")
+        assert model.calibrated_
+
+
+# --- the purchase model (BG/NBD P(alive)) ------------------------------------------------------
+
+def _purchase_world(extra=()):
+    """REG buys every quarter until 2025Q4, STOP as often but its last order is in 2025Q1; both from
+    2023-01-10. OLD stopped in 2023 (not active at 2025Q4). Thirty others buy at random rates."""
+    rng = np.random.default_rng(3)
+    start = pd.Timestamp("2023-01-10")
+    rows = [("REG", start + pd.DateOffset(months=3 * k), 1000.0) for k in range(12)]
+    rows += [("STOP", start + pd.Timedelta(days=73 * k), 1000.0) for k in range(12)]
+    rows += [("OLD", start + pd.Timedelta(days=30 * k), 400.0) for k in range(6)]
+    for c in range(30):
+        first = start + pd.Timedelta(days=int(rng.integers(0, 500)))
+        gap = int(rng.integers(20, 150))
+        n = int(rng.integers(2, 15))
+        for k in range(n):
+            d = first + pd.Timedelta(days=gap * k + int(rng.integers(0, 10)))
+            if d <= pd.Timestamp("2025-12-31"):
+                rows.append((f"R{c:02d}", d, float(rng.integers(100, 3000))))
+    return _orders([*rows, *extra], until="2026Q1" if extra else "2025Q4")
+
+
+@pytest.fixture(scope="module")
+def purchase():
+    pnl = _purchase_world()
+    customers = pd.DataFrame({"customer_id": sorted(pnl["customer_id"].unique())})
+    customers["name"] = "Name " + customers["customer_id"]
+    customers["account_manager"] = "Anna"
+    customers["business_unit"] = "BU"
+    model, table = churn.purchase_model_table(pnl, customers, "2025Q4", margin=False)
+    return dict(panel=pnl, customers=customers, model=model, table=table)
+
+
+class TestPurchaseModel:
+    def test_one_row_per_active_customer(self, purchase):
+        t = purchase["table"]
+        summary = panel.customer_summary(purchase["panel"], "2025Q4")
+        assert t["customer_id"].is_unique
+        assert set(t["customer_id"]) == set(summary.loc[summary["active"], "customer_id"])
+        assert "OLD" not in set(t["customer_id"]) and {"REG", "STOP"} <= set(t["customer_id"])
+        assert t[["frequency", "recency", "T", "p_alive"]].notna().all().all()
+
+    def test_probabilities(self, purchase):
+        t = purchase["table"]
+        assert t["p_alive"].between(0, 1).all()
+        np.testing.assert_allclose(t["churn_probability"], 1.0 - t["p_alive"])
+        assert t["expected_purchases"].ge(0).all()
+        assert (t["risk_source"] == "btyd").all()
+        levels = churn.churn_settings()["risk_levels"]
+        expected = np.where(t["churn_probability"] >= levels["high"], "high",
+                            np.where(t["churn_probability"] >= levels["medium"], "medium", "low"))
+        assert t["risk_level"].tolist() == expected.tolist()
+
+    def test_value_at_risk_on_revenue(self, purchase):
+        t = purchase["table"]
+        assert (t["value_basis"] == "revenue").all()
+        np.testing.assert_allclose(t["value_at_risk"], t["churn_probability"] * t["revenue_12m"])
+        assert t["value_at_risk"].is_monotonic_decreasing
+
+    def test_value_at_risk_on_margin(self, purchase):
+        _, t = churn.purchase_model_table(purchase["panel"], None, "2025Q4")
+        assert (t["value_basis"] == "margin").all()
+        np.testing.assert_allclose(t["value_at_risk"], t["churn_probability"] * t["margin_12m"].clip(lower=0))
+        np.testing.assert_allclose(t["margin_12m"], 0.3 * t["revenue_12m"])
+        assert t["name"].isna().all()
+
+    def test_recent_buyer_is_more_alive_than_one_who_stopped(self, purchase):
+        t = purchase["table"].set_index("customer_id")
+        reg, stop = t.loc["REG"], t.loc["STOP"]
+        assert reg["frequency"] == stop["frequency"] == 11
+        assert reg["T"] == pytest.approx(stop["T"])
+        assert reg["recency"] > stop["recency"]
+        assert reg["p_alive"] > stop["p_alive"]
+        assert reg["churn_probability"] < stop["churn_probability"]
+
+    def test_columns_and_customer_info(self, purchase):
+        t = purchase["table"]
+        assert list(t.columns) == ["customer_id", "name", "account_manager", "business_unit", "frequency",
+                                   "recency", "T", "p_alive", "churn_probability", "expected_purchases",
+                                   "revenue_12m", "margin_12m", "value_at_risk", "value_basis", "risk_level",
+                                   "risk_source"]
+        assert (t["name"] == "Name " + t["customer_id"]).all()
+        assert (t["account_manager"] == "Anna").all()
+
+    def test_orders_after_the_quarter_change_nothing(self, purchase):
+        later = [("REG", pd.Timestamp("2026-02-01"), 5000.0), ("STOP", pd.Timestamp("2026-02-01"), 5000.0),
+                 ("NEW", pd.Timestamp("2026-01-15"), 100.0)]
+        pnl = _purchase_world(extra=later)
+        _, t = churn.purchase_model_table(pnl, purchase["customers"], "2025Q4", margin=False)
+        pd.testing.assert_frame_equal(t, purchase["table"], check_exact=False, rtol=1e-6)

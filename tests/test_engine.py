@@ -185,10 +185,13 @@ class TestCheckOrders:
         assert "part=b" in row["file"]
         assert check.counts.set_index("message").loc["not a number", "rows"] == 2
         # a file without a required column: one whole-file problem, no usable row
-        path = self.write(tmp_path, good.drop(columns="contribution_margin"), "narrow.parquet")
+        path = self.write(tmp_path, good.drop(columns="net_revenue"), "narrow.parquet")
         check = engine.check_orders(path)
-        assert check.problems["message"].tolist() == ["required column contribution_margin is missing"]
+        assert check.problems["message"].tolist() == ["required column net_revenue is missing"]
         assert check.problems["line"].isna().all() and check.rows_out == 0
+        # an optional column (the contribution margin) may be absent
+        path = self.write(tmp_path, good.drop(columns="contribution_margin"), "no_margin.parquet")
+        assert engine.check_orders(path).problems.empty
 
     def test_clean_input_and_not_a_path(self, tmp_path):
         path = self.write(tmp_path, random_orders(27, n=300, customers=10))

@@ -42,7 +42,11 @@ def test_converts_fake_file(fake_cdnow, tmp_path):
     summary = importers.cdnow(out, source=fake_cdnow)
 
     assert summary == {"out_dir": out, "customers": 3, "orders": 6, "first_date": "1997-01-01",
-                       "last_date": "1998-06-30", "zero_value_rows": 1, "source": fake_cdnow}
+                       "last_date": "1998-06-30", "zero_value_rows": 1, "source": fake_cdnow,
+                       "config": out / "_bestand.yml"}
+    from bestandlib.config import load_config
+
+    assert load_config(summary["config"])["report"]["currency"] == "USD"  # a valid config in dollars
     customers = read_text_frame(out / "customers.csv")
     assert customers.columns.tolist() == ["customer_id", "name"]
     assert customers["customer_id"].tolist() == ["00001", "00002", "00003"]  # leading zeros kept
@@ -138,7 +142,7 @@ def test_cli_import_prints_files_and_next_commands(fake_cdnow, tmp_path, capsys)
     text = capsys.readouterr().out
     assert "3 customers" in text and "6 order lines" in text
     assert f"bestand validate {out}" in text
-    assert f"bestand report --data {out} --quarter 1998Q2" in text
+    assert f"bestand report --data {out} --config {out / '_bestand.yml'} --quarter 1998Q2" in text
     assert main(["import", "cdnow", "--out", str(out), "--source", str(fake_cdnow)]) == 2  # exists
     assert "exist already" in capsys.readouterr().err
     assert main(["import", "cdnow", "--out", str(out), "--source", str(fake_cdnow), "--force"]) == 0

@@ -727,3 +727,237 @@ def test_random_valid_orders_load_and_conserve_revenue(tmp_path_factory, lines, 
     total_in = sum(rev for *_, rev in lines)
     assert t.orders["net_revenue"].sum() + t.excluded["net_revenue"].sum() == pytest.approx(total_in)
     assert len(t.orders) + int(t.excluded["rows"].sum()) == len(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# Only customers and orders required; optional tables, columns and the actions log
+# ----------------------------------------------------------------------------------------------
+
+BARE_ORDERS = (["order_id", "customer_id", "order_date", "quantity", "net_revenue"], [
+    ["O1", "C1", "2024-01-15", "10", "1234.56"],
+    ["O2", "C2", "2024-05-20", "1", "0"],        # zero revenue, no margin column: no value
+    ["O3", "C3", "2024-07-01", "-1", "-50"],
+])
+
+ACTIONS_HEADER = ["customer_id", "action", "planned_on", "done_on", "owner", "outcome", "notes"]
+
+
+def bare_world(tmp_path, orders=BARE_ORDERS, **files):
+    """customers.csv with only customer_id, orders without margin and product columns, plus ``files``
+    (table -> (header, rows))."""
+    folder = tmp_path / "bare"
+    folder.mkdir(exist_ok=True)
+    write_csv(folder / "customers.csv", ["customer_id"], [["C1"], ["C2"], ["C3"]])
+    write_csv(folder / "orders.csv", *orders)
+    for table, (header, rows) in files.items():
+        write_csv(folder / f"{table}.csv", header, rows)
+    return folder
+
+
+class TestOptionalTables:
+    OPTIONAL = ("contacts", "complaints", "potentials")
+
+    def test_absent_tables_are_empty_frames_with_the_canonical_columns(self, tmp_path):
+        t = io.load_tables(make_world(tmp_path, drop=self.OPTIONAL, surveys=False), today=TODAY)
+        for table in self.OPTIONAL:
+            df = getattr(t, table)
+            assert isinstance(df, pd.DataFrame) and len(df) == 0, table
+            assert list(df.columns) == list(schemas.CONTRACT[table]["columns"]), table
+            assert not t.has(table), table
+            # typed like a loaded table: the analyses filter dates and sum money on them
+            schemas.table_schema(table, today=TODAY).validate(df)
+        assert t.contacts["contact_date"].dtype == "datetime64[ns]"
+        assert t.surveys is None and t.actions_log is None
+        assert not t.has("surveys") and not t.has("actions_log")
+        assert t.has("customers") and t.has("orders")
+        assert len(t.warnings) == 0
+
+    def test_present_tables_are_had(self, tmp_path):
+        t = io.load_tables(make_world(tmp_path), today=TODAY)
+        for table in (*self.OPTIONAL, "surveys", "customers", "orders"):
+            assert t.has(table), table
+        assert not t.has("actions_log")
+
+    def test_header_only_optional_table_is_not_had(self, tmp_path):
+        folder = make_world(tmp_path)
+        write_csv(folder / "potentials.csv", BASE["potentials"][0], [])
+        t = io.load_tables(folder, today=TODAY)
+        assert not t.has("potentials")
+        assert len(t.potentials) == 0
+        assert list(t.potentials.columns) == list(schemas.CONTRACT["potentials"]["columns"])
+        assert_problem(problems_of(folder), "potentials.csv", None, "", "", "only a header",
+                       severity="warning")
+
+    @pytest.mark.parametrize("table", ["customers", "orders"])
+    def test_customers_and_orders_are_still_required(self, tmp_path, table):
+        folder = make_world(tmp_path, drop=(table,))
+        assert_problem(problems_of(folder), f"{table}.csv", None, "", "", f"required table {table} is missing")
+        with pytest.raises(DataValidationError):
+            io.load_tables(folder, today=TODAY)
+
+    def test_only_customers_and_orders_are_required_in_the_contract(self):
+        assert schemas.REQUIRED_TABLES == ("customers", "orders")
+
+    def test_cut_and_cache_keep_absent_tables_absent(self, tmp_path):
+        t = io.load_tables(make_world(tmp_path, drop=self.OPTIONAL, surveys=False), today=TODAY)
+        c = t.cut("2024-06-30")
+        r = io.Tables.from_parquet(t.to_parquet(tmp_path / "cache"))
+        for tables in (c, r):
+            for table in self.OPTIONAL:
+                df = getattr(tables, table)
+                assert len(df) == 0 and list(df.columns) == list(schemas.CONTRACT[table]["columns"])
+                assert not tables.has(table)
+            assert tables.surveys is None and tables.actions_log is None
+        for table in self.OPTIONAL:
+            pd.testing.assert_frame_equal(getattr(r, table), getattr(t, table))
+
+
+class TestBareExport:
+    def test_customers_with_only_customer_id_validate(self, tmp_path):
+        folder = make_world(tmp_path)
+        write_csv(folder / "customers.csv", ["customer_id"], [["C1"], ["C2"], ["C3"]])
+        assert len(problems_of(folder)) == 0
+        t = io.load_tables(folder, today=TODAY)
+        assert list(t.customers.columns) == list(schemas.CONTRACT["customers"]["columns"])
+        assert t.customers["customer_id"].tolist() == ["C1", "C2", "C3"]
+        assert t.customers["name"].isna().all() and t.customers["segment"].isna().all()
+        assert t.sources["customers"]["columns"] == ["customer_id"]
+
+    def test_customer_id_is_still_required(self, tmp_path):
+        folder = make_world(tmp_path)
+        write_csv(folder / "customers.csv", ["name"], [["A"]])
+        assert_problem(problems_of(folder), "customers.csv", 1, "customer_id", "", "required column customer_id")
+
+    def test_orders_without_margin_and_product_columns_validate(self, tmp_path):
+        folder = bare_world(tmp_path)
+        assert len(problems_of(folder)) == 0
+        t = io.load_tables(folder, today=TODAY)
+        assert list(t.orders.columns) == list(schemas.CONTRACT["orders"]["columns"])
+        assert t.orders["contribution_margin"].isna().all()
+        assert t.orders["contribution_margin"].dtype == "float64"
+        cols = t.sources["orders"]["columns"]
+        assert "contribution_margin" not in cols and "product_id" not in cols and "product_group" not in cols
+        assert {"order_id", "customer_id", "order_date", "quantity", "net_revenue"} <= set(cols)
+
+    def test_one_optional_order_column_missing(self, tmp_path):
+        header, rows = BASE["orders"]
+        keep = [i for i, c in enumerate(header) if c != "product_group"]
+        folder = bare_world(tmp_path, orders=([header[i] for i in keep], [[r[i] for i in keep] for r in rows]))
+        t = io.load_tables(folder, today=TODAY)
+        cols = t.sources["orders"]["columns"]
+        assert "product_group" not in cols and {"product_id", "contribution_margin"} <= set(cols)
+
+    def test_given_margin_column_needs_every_value(self, tmp_path):
+        p = problems_of(make_world(tmp_path, changes={("orders", 1, "contribution_margin"): ""}))
+        assert_problem(p, "orders.csv", 3, "contribution_margin", "", "value missing")
+
+    @pytest.mark.parametrize("column", ["net_revenue", "quantity", "order_date", "order_id"])
+    def test_other_order_columns_are_still_required(self, tmp_path, column):
+        header, rows = BARE_ORDERS
+        keep = [i for i, c in enumerate(header) if c != column]
+        folder = bare_world(tmp_path, orders=([header[i] for i in keep], [[r[i] for i in keep] for r in rows]))
+        assert_problem(problems_of(folder), "orders.csv", 1, column, "", f"required column {column}")
+
+    def test_zero_revenue_lines_excluded_without_margin(self, tmp_path):
+        t = io.load_tables(bare_world(tmp_path), today=TODAY)
+        assert t.orders["order_id"].tolist() == ["O1", "O3"]  # the credit note stays
+        assert t.excluded.to_dict("records") == [{
+            "table": "orders", "reason": io.ZERO_REVENUE_REASON, "rows": 1, "net_revenue": 0.0}]
+        assert io.ZERO_REVENUE_REASON != io.ZERO_VALUE_REASON
+        kept = io.load_tables(bare_world(tmp_path), config={"data": {"exclude_zero_value_lines": False}},
+                              today=TODAY)
+        assert kept.orders["order_id"].tolist() == ["O1", "O2", "O3"] and len(kept.excluded) == 0
+
+    def test_zero_revenue_with_a_margin_is_kept(self, tmp_path):
+        # with margins a zero-revenue line may still carry value (a margin correction): not left out
+        t = io.load_tables(make_world(tmp_path, changes={("orders", 3, "contribution_margin"): "12"}),
+                           today=TODAY)
+        assert "O4" in set(t.orders["order_id"]) and len(t.excluded) == 0
+
+    def test_parquet_orders_in_the_engine_without_margin(self, tmp_path):
+        folder = bare_world(tmp_path)
+        header, rows = BARE_ORDERS
+        o = pd.DataFrame(rows, columns=header).astype({"quantity": float, "net_revenue": float})
+        o["order_date"] = pd.to_datetime(o["order_date"])
+        (folder / "orders.csv").unlink()
+        o.to_parquet(folder / "orders.parquet", index=False)
+        t = io.load_tables(folder, config={"data": {"engine_min_order_lines": 1}}, today=TODAY)
+        assert t.orders_in_engine
+        assert "contribution_margin" not in t.sources["orders"]["columns"]
+        assert t.excluded.to_dict("records") == [{
+            "table": "orders", "reason": io.ZERO_REVENUE_REASON, "rows": 1, "net_revenue": 0.0}]
+
+    def test_large_csv_orders_in_the_engine_without_margin(self, tmp_path):
+        folder = bare_world(tmp_path)
+        t = io.load_tables(folder, config={"data": {"engine_min_order_lines": 1}}, today=TODAY)
+        assert t.orders_in_engine
+        assert t.excluded["reason"].tolist() == [io.ZERO_REVENUE_REASON]
+        assert "contribution_margin" not in t.sources["orders"]["columns"]
+
+
+class TestActionsLog:
+    ROWS = [["C1", "visit", "2024-01-10", "2024-02-01", "Anna", "order placed", "demo shown"],
+            ["C2", "call", "", "", "", "", ""]]  # planned, not done yet
+
+    def test_loads_with_canonical_types(self, tmp_path):
+        folder = make_world(tmp_path)
+        write_csv(folder / "actions_log.csv", ACTIONS_HEADER, self.ROWS)
+        assert len(problems_of(folder)) == 0
+        t = io.load_tables(folder, today=TODAY)
+        a = t.actions_log
+        assert list(a.columns) == ACTIONS_HEADER == list(schemas.CONTRACT["actions_log"]["columns"])
+        assert a["done_on"].dtype == "datetime64[ns]" and a["planned_on"].dtype == "datetime64[ns]"
+        assert a.loc[0, "done_on"] == pd.Timestamp("2024-02-01") and pd.isna(a.loc[1, "done_on"])
+        assert a["customer_id"].tolist() == ["C1", "C2"] and a.loc[0, "owner"] == "Anna"
+        assert t.has("actions_log") and t.sources["actions_log"]["rows"] == 2
+        schemas.table_schema("actions_log", today=TODAY).validate(a)
+
+    def test_optional_columns_may_be_absent(self, tmp_path):
+        folder = make_world(tmp_path)
+        write_csv(folder / "actions_log.csv", ["customer_id", "action", "done_on"], [["C1", "visit", "2024-02-01"]])
+        assert len(problems_of(folder)) == 0
+        t = io.load_tables(folder, today=TODAY)
+        assert t.actions_log["planned_on"].isna().all() and t.actions_log["notes"].isna().all()
+        assert t.sources["actions_log"]["columns"] == ["customer_id", "action", "done_on"]
+
+    def test_unknown_customer_is_located(self, tmp_path):
+        folder = make_world(tmp_path)
+        write_csv(folder / "actions_log.csv", ACTIONS_HEADER,
+                  [*self.ROWS, ["C9", "visit", "", "2024-03-01", "", "", ""]])
+        p = problems_of(folder)
+        assert_problem(p, "actions_log.csv", 4, "customer_id", "C9", "unknown customer_id")
+        assert len(p) == 1
+
+    def test_cell_problems_are_located(self, tmp_path):
+        folder = make_world(tmp_path)
+        write_csv(folder / "actions_log.csv", ACTIONS_HEADER, [
+            ["C1", "", "", "2024-02-01", "", "", ""],
+            ["C2", "call", "2024-13-45", "2024-02-01", "", "", ""],
+            ["C3", "call", "", "2031-01-01", "", "", ""],
+            ["", "call", "", "2024-02-01", "", "", ""],
+        ])
+        p = problems_of(folder)
+        assert_problem(p, "actions_log.csv", 2, "action", "", "value missing")
+        assert_problem(p, "actions_log.csv", 3, "planned_on", "2024-13-45", "impossible date")
+        assert_problem(p, "actions_log.csv", 4, "done_on", "2031-01-01", "date in the future")
+        assert_problem(p, "actions_log.csv", 5, "customer_id", "", "value missing")
+        assert set(p["severity"]) == {"error"}
+        with pytest.raises(DataValidationError):
+            io.load_tables(folder, today=TODAY)
+
+    def test_missing_required_columns(self, tmp_path):
+        folder = make_world(tmp_path)
+        write_csv(folder / "actions_log.csv", ["customer_id", "owner"], [["C1", "Anna"]])
+        p = problems_of(folder)
+        assert_problem(p, "actions_log.csv", 1, "action", "", "required column action")
+        assert_problem(p, "actions_log.csv", 1, "done_on", "", "required column done_on")
+
+    def test_cut_by_done_on_and_cache(self, tmp_path):
+        folder = make_world(tmp_path)
+        write_csv(folder / "actions_log.csv", ACTIONS_HEADER, [
+            self.ROWS[0], ["C2", "call", "", "2024-09-01", "", "", ""]])
+        t = io.load_tables(folder, today=TODAY)
+        assert t.cut("2024-06-30").actions_log["customer_id"].tolist() == ["C1"]
+        r = io.Tables.from_parquet(t.to_parquet(tmp_path / "cache"))
+        pd.testing.assert_frame_equal(r.actions_log, t.actions_log)
+        assert r.has("actions_log")

@@ -171,3 +171,60 @@ def test_notebook_skips_surveys_cleanly(small_world, tmp_path):
     assert list(table.columns[:6]) == ["claim", "measure", "estimate", "ci_low", "ci_high", "verdict"]
     assert "recommendation" not in set(table["claim"])
     assert not (out / "tables" / "referrals.csv").exists()
+
+
+class TestUnsupportedClaims:
+    """Which claims the data cannot test (bestandlib.needs.Facts: tables with rows, columns with values)."""
+
+    ORDERS_COLUMNS = frozenset({"orders.order_id", "orders.customer_id", "orders.order_date", "orders.quantity",
+                                "orders.net_revenue", "orders.contribution_margin", "orders.product_group"})
+
+    @staticmethod
+    def facts(tables=("customers", "orders", "contacts", "complaints"), drop=()):
+        from bestandlib.needs import Facts
+
+        return Facts(frozenset(tables), TestUnsupportedClaims.ORDERS_COLUMNS - set(drop), 20, 50)
+
+    def test_everything_there(self):
+        assert loyalty.unsupported_claims(self.facts()) == []
+
+    def test_cost_to_serve_needs_contacts_or_complaints(self):
+        assert loyalty.unsupported_claims(self.facts(("customers", "orders"))) == ["cost_to_serve"]
+        assert loyalty.unsupported_claims(self.facts(("customers", "orders", "contacts"))) == []
+        assert loyalty.unsupported_claims(self.facts(("customers", "orders", "complaints"))) == []
+
+    def test_margin_claims_need_contribution_margins(self):
+        out = loyalty.unsupported_claims(self.facts(drop=("orders.contribution_margin",)))
+        assert out == ["margin", "kept_vs_new"]
+
+    def test_breadth_needs_product_groups(self):
+        assert loyalty.unsupported_claims(self.facts(drop=("orders.product_group",))) == ["breadth"]
+
+    def test_bare_export(self):
+        out = loyalty.unsupported_claims(self.facts(("customers", "orders"), drop=(
+            "orders.contribution_margin", "orders.product_group")))
+        assert out == ["cost_to_serve", "margin", "breadth", "kept_vs_new"]
+        assert "regularity" not in out  # orders alone measure it
+
+    def test_facts_of_loaded_tables(self, tmp_path):
+        from bestandlib import io, needs
+
+        d = tmp_path / "data"
+        d.mkdir()
+        (d / "customers.csv").write_text("customer_id\nC1\n")
+        (d / "orders.csv").write_text("order_id,customer_id,order_date,quantity,net_revenue\n"
+                                      "O1,C1,2024-01-15,1,100\n")
+        t = io.load_tables(d, today=pd.Timestamp("2025-06-30"))
+        f = needs.facts(t, build_panel(t.orders, until="2024Q4"), "2024Q4")
+        assert loyalty.unsupported_claims(f) == ["cost_to_serve", "margin", "breadth", "kept_vs_new"]
+
+    def test_claim_names_and_data_are_known(self):
+        from bestandlib import schemas
+
+        names = set(loyalty.CLAIMS) | {"recommendation", "kept_vs_new"}
+        for claim, (tables, columns) in loyalty.CLAIM_DATA.items():
+            assert claim in names, claim
+            assert all(t in schemas.CONTRACT for t in tables), claim
+            for tc in columns:
+                table, _, column = tc.partition(".")
+                assert column in schemas.CONTRACT[table]["columns"], (claim, tc)
