@@ -916,6 +916,9 @@ def purchase_model_table(panel: pd.DataFrame, customers: pd.DataFrame | None, qu
     tested model (:data:`bestandlib.needs.SECTIONS` ``churn.model``), and a baseline otherwise. The RFM
     summary comes from the panel (``order_days``, first and last order date), in ``btyd.time_unit``.
 
+    Raises :class:`NothingToLearn` when the fit finds no drop-out in the data (BG/NBD's drop-out
+    parameter runs to its bound: one year of history, or a base where nobody stopped buying).
+
     Returns
     -------
     (BetaGeoModel, DataFrame)
@@ -941,7 +944,12 @@ def purchase_model_table(panel: pd.DataFrame, customers: pd.DataFrame | None, qu
     rfm = pd.DataFrame({"frequency": (days[known] - 1).astype("int64"),
                         "recency": (last[known] - first[known]).dt.days / unit,
                         "T": (end - first[known]).dt.days / unit})
-    model = btyd.BetaGeoModel(penalizer=0.001).fit(rfm)
+    try:
+        model = btyd.BetaGeoModel(penalizer=0.001).fit(rfm)
+    except btyd.ConvergenceError as exc:
+        # the drop-out parameter runs to its bound when the data show no drop-out yet (a short
+        # history, or nobody has stopped buying): there is nothing to tell customers apart by
+        raise NothingToLearn(f"The purchase model finds no drop-out to learn from in these data ({exc})") from exc
     rfm["p_alive"] = np.asarray(model.p_alive(rfm), dtype=float)
     rfm["expected_purchases"] = np.asarray(
         model.conditional_expected_purchases(91.3 / unit, rfm), dtype=float)
@@ -989,3 +997,13 @@ def _percent_formatter():
     from matplotlib.ticker import PercentFormatter
 
     return PercentFormatter(1.0)
+
+
+def beats_baselines(metrics: pd.DataFrame, model: str = "logistic") -> bool:
+    """Whether ``model`` ranks churners better than both simple baselines in the backtest (pooled ROC
+    AUC above recency and BTYD P(alive)). When it does not, the page says so instead of claiming that
+    the model detects churn (e.g. a base with very few churners)."""
+    m = metrics.set_index("score")["roc_auc"]
+    own = m.get(model, np.nan)
+    best = np.nanmax([m.get("recency", np.nan), m.get("p_alive", np.nan), 0.5])
+    return bool(np.isfinite(own) and own > best)

@@ -113,6 +113,14 @@ LABELS: dict[str, dict[str, str]] = {
     "section_voice_surveys": {"de": "Kundenstimme (Befragungen)", "en": "Voice of the customer (surveys)"},
     "section_loyalty_claims": {"de": "Treue gegenüber jungen Kunden", "en": "Loyal vs young customers"},
     "section_loyalty_kept_vs_new": {"de": "1 gehaltener = N neue Kunden", "en": "1 kept = N new customers"},
+    "btyd_nothing_to_learn": {
+        "de": "Das Kaufmodell (BG/NBD) findet in diesen Daten keine Abwanderung, aus der es lernen könnte "
+              "(zu kurze Historie oder bisher hat niemand aufgehört zu kaufen): es kann Kunden nicht nach Risiko ordnen.",
+        "en": "The purchase model (BG/NBD) finds no drop-out in these data to learn from (a history too short, "
+              "or nobody has stopped buying yet): it cannot rank customers by risk."},
+    "churn_nothing_to_learn": {
+        "de": "In den Daten ist bisher keine Abwanderung beobachtet: kein Risikomodell möglich.",
+        "en": "No churn observed in the data yet: no risk model possible."},
     # indicators of the customer score (bestandlib.valuation)
     "indicator_margin_12m": {"de": "Deckungsbeitrag 12 Monate", "en": "margin, 12 months"},
     "indicator_margin_rate": {"de": "Deckungsbeitragsquote", "en": "margin rate"},

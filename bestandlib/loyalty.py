@@ -559,9 +559,27 @@ def unsupported_claims(facts) -> list[str]:
     """Claims the data cannot test (:class:`bestandlib.needs.Facts`): cost to serve without contacts
     or complaints, prices and "1 kept = N new" without contribution margins, breadth without product
     groups. Their rows would compare zeros, so the page leaves them out."""
-    out = []
-    for claim, (any_table, columns) in CLAIM_DATA.items():
-        if (any_table and not any(t in facts.tables for t in any_table)) or \
-                any(c not in facts.columns for c in columns):
-            out.append(claim)
-    return out
+    from bestandlib.needs import measurable
+
+    return [claim for claim, (tables, columns) in CLAIM_DATA.items()
+            if not measurable(facts, tables, columns)]
+
+
+#: The measures of :func:`profile` and what they are measured with beyond orders (as :data:`CLAIM_DATA`).
+MEASURE_DATA = {
+    "margin_12m": ((), ("orders.contribution_margin",)),
+    "margin_rate": ((), ("orders.contribution_margin",)),
+    "cost_to_serve": (("contacts", "complaints"), ()),
+    "contacts_per_keur": (("contacts",), ()),
+    "complaints_per_keur": (("complaints",), ()),
+    "product_groups_12m": ((), ("orders.product_group",)),
+}
+
+
+def unsupported_measures(facts) -> list[str]:
+    """Measures of :func:`profile` the data cannot measure (they would show zeros), e.g. the cost to
+    serve without contacts and complaints; the page leaves those columns and plots out."""
+    from bestandlib.needs import measurable
+
+    return [measure for measure, (tables, columns) in MEASURE_DATA.items()
+            if not measurable(facts, tables, columns)]

@@ -142,6 +142,15 @@ def facts(tables, panel: pd.DataFrame, quarter) -> Facts:
     return Facts(frozenset(present), frozenset(columns), n_quarters, active)
 
 
+def measurable(facts: Facts, any_of_tables=(), columns=()) -> bool:
+    """Whether the data hold what a measure is computed from: at least one of ``any_of_tables``
+    (none given: no table needed) and every ``"table.column"`` of ``columns``. Modules use it to leave
+    out a measure that would otherwise show the same zero for every customer."""
+    if any_of_tables and not any(t in facts.tables for t in any_of_tables):
+        return False
+    return all(c in facts.columns for c in columns)
+
+
 def _value(minimum, config) -> int:
     return int(minimum(config)) if callable(minimum) else int(minimum)
 

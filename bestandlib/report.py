@@ -191,9 +191,10 @@ METHODS = {
         ("Vier-Felder-Matrix und Kundenwert", "Umsatz der letzten zwölf Monate gegen das zuletzt "
          "eingeschätzte Umsatzpotenzial; Schwellen je Geschäftsbereich. Der Kundenwert-Score gewichtet "
          "normierte Indikatoren (0–100) mit den Gewichten der SGE."),
-        ("Umsatz und Potenzial", "Rangkorrelation (Spearman) mit Bootstrap-Intervallen; der p-Wert stammt "
-         "aus einem Permutationstest, der die unabhängig geschätzte Größe mischt, damit die Rechnung "
-         "Potenzial − Umsatz keinen Zusammenhang vortäuscht. Teilstudien mit Holm-Korrektur."),
+        ("Umsatz und Potenzial", "Rangkorrelation (Spearman) mit Bootstrap-Intervallen. „Positiv“ nur, wenn ρ "
+         "und sein ganzes Intervall über 0 liegen und ein einseitiger Permutationstest auf ρ > 0 signifikant "
+         "ist (Teilstudien je Maß mit Holm-Korrektur); daneben, nicht als Urteil, der Vergleich mit dem, was "
+         "die Rechnung Potenzial − Umsatz allein ergibt."),
         ("Beziehungsphasen und Abwanderungsrisiko", "Phasen aus dokumentierten Regeln (Dauer, "
          "Umsatzverlauf, Engagement). Das Risikomodell wird nur auf Vergangenem trainiert und im jeweils "
          "nächsten Quartal geprüft (rollierender Backtest) und mit Recency und P(aktiv) verglichen."),
@@ -210,9 +211,10 @@ METHODS = {
         ("Four-field matrix and customer value", "Last twelve months' revenue against the latest assessed "
          "revenue potential, thresholds per business unit. The customer score weights normalised "
          "indicators (0–100) with the business unit's weights."),
-        ("Revenue vs potential", "Rank correlation (Spearman) with bootstrap intervals; the p-value comes "
-         "from a permutation test that shuffles the independently assessed quantity, so the arithmetic "
-         "potential − revenue cannot fake a relation. Sub-studies with Holm correction."),
+        ("Revenue vs potential", "Rank correlation (Spearman) with bootstrap intervals. \"Positive\" only "
+         "when ρ and its whole interval are above 0 and a one-sided permutation test of ρ > 0 is significant "
+         "(sub-studies per measure with Holm correction); alongside, never as the verdict, the comparison "
+         "with what the arithmetic potential − revenue alone gives."),
         ("Relationship phases and churn risk", "Phases from documented rules (tenure, revenue trajectory, "
          "engagement). The risk model is trained on the past only and checked on the next quarter each "
          "time (rolling backtest), against recency and P(alive) baselines."),

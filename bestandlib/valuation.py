@@ -848,7 +848,7 @@ def plot_score_distribution(scores: pd.DataFrame, ax=None, lang: str = "de"):
     return ax
 
 
-#: What an indicator is measured with beyond orders: optional tables (all needed) and
+#: What an indicator is measured with beyond orders: optional tables (one of them needed) and
 #: "table.column" that must hold values. Read by :func:`score_config_for`.
 INDICATOR_DATA = {
     "margin_12m": ((), ("orders.contribution_margin",)),
@@ -865,11 +865,10 @@ def unsupported_indicators(facts) -> list[str]:
     """Score indicators the data cannot measure (:class:`bestandlib.needs.Facts`): margins without
     contribution margins, potential and share of wallet without potential assessments, the
     complaint rate without complaints. Scored anyway they would give every customer the same points."""
-    out = []
-    for name, (tables, columns) in INDICATOR_DATA.items():
-        if any(t not in facts.tables for t in tables) or any(c not in facts.columns for c in columns):
-            out.append(name)
-    return out
+    from bestandlib.needs import measurable
+
+    return [name for name, (tables, columns) in INDICATOR_DATA.items()
+            if not measurable(facts, tables, columns)]
 
 
 def score_config_for(config, facts) -> tuple[dict, list[str]]:

@@ -45,6 +45,17 @@ def _close_figures():
     plt.close("all")
 
 
+@pytest.fixture(autouse=True)
+def _default_currency():
+    """The currency is set per process from the run's config (a report in USD sets it in the test
+    process): every test starts and ends with the default."""
+    from bestandlib import i18n
+
+    i18n.set_currency("EUR")
+    yield
+    i18n.set_currency("EUR")
+
+
 @pytest.fixture(scope="session")
 def small_world(tmp_path_factory) -> Path:
     """A generated world of 150 customers (data folder; its truth lies beside it)."""

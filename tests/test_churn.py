@@ -428,3 +428,33 @@ class TestPurchaseModel:
         pnl = _purchase_world(extra=later)
         _, t = churn.purchase_model_table(pnl, purchase["customers"], "2025Q4", margin=False)
         pd.testing.assert_frame_equal(t, purchase["table"], check_exact=False, rtol=1e-6)
+
+
+class TestBeatsBaselines:
+    def _metrics(self, logistic, recency, p_alive):
+        return pd.DataFrame({"score": ["logistic", "recency", "p_alive"], "roc_auc": [logistic, recency, p_alive]})
+
+    def test_better_than_both_baselines(self):
+        assert churn.beats_baselines(self._metrics(0.80, 0.70, 0.75))
+
+    def test_worse_than_a_baseline_or_random(self):
+        assert not churn.beats_baselines(self._metrics(0.72, 0.70, 0.75))
+        assert not churn.beats_baselines(self._metrics(0.40, np.nan, np.nan))  # worse than random
+
+    def test_without_an_auc(self):
+        assert not churn.beats_baselines(self._metrics(np.nan, 0.6, 0.6))
+
+
+class TestPurchaseModelWithoutDropOut:
+    def test_no_drop_out_is_nothing_to_learn(self):
+        """Every customer buys every week to the end: BG/NBD's drop-out parameter runs to its bound."""
+        from bestandlib.panel import build_panel
+
+        days = pd.date_range("2024-01-01", "2025-12-31", freq="7D")
+        rows = [(f"{c}-{i}", f"C{c}", d, "G", 1.0, 100.0, 30.0)
+                for c in range(30) for i, d in enumerate(days)]
+        orders = pd.DataFrame(rows, columns=["order_id", "customer_id", "order_date", "product_group",
+                                             "quantity", "net_revenue", "contribution_margin"])
+        panel = build_panel(orders, until="2025Q4")
+        with pytest.raises(churn.NothingToLearn, match="no drop-out"):
+            churn.purchase_model_table(panel, None, "2025Q4")

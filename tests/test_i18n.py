@@ -35,3 +35,32 @@ def test_labels_exist_in_both_languages():
 def test_unknown_language_is_a_user_error():
     with pytest.raises(BestandError, match="fr"):
         i18n.t("revenue", "fr")
+
+
+class TestCurrency:
+    def test_formats_follow_the_configured_currency(self):
+        from bestandlib import i18n
+
+        i18n.set_currency({"report": {"currency": "chf"}})
+        assert i18n.fmt_money(1234.56, "de", 2) == "1.234,56\u00a0CHF"
+        assert i18n.fmt_money(1234.56, "en", 2) == "CHF\u00a01,234.56"
+        assert i18n.with_currency("Umsatz (EUR), Tsd. €", "de") == "Umsatz (CHF), Tsd. CHF"
+        i18n.set_currency("USD")
+        assert i18n.fmt_money(1234.56, "en", 2) == "$1,234.56"
+        assert i18n.t("margin_12m", "en") == "Margin 12 months"  # labels without money stay
+
+    def test_unknown_code_is_a_clear_error(self):
+        import pytest as _pytest
+
+        from bestandlib import i18n
+        from bestandlib.errors import BestandError
+
+        with _pytest.raises(BestandError, match="not an ISO 4217 currency code"):
+            i18n.set_currency("EURO")
+
+    def test_default_is_euro(self):
+        from bestandlib import i18n
+        from bestandlib.config import default_config
+
+        assert default_config()["report"]["currency"] == "EUR"
+        assert i18n.fmt_money(1234.6, "de") == "1.235\u00a0€"
