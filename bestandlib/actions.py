@@ -34,7 +34,8 @@ import pandas as pd
 from bestandlib import i18n
 from bestandlib.config import ensure_config
 from bestandlib.errors import BestandError, ConfigError
-from bestandlib.panel import quarter_index
+from bestandlib import concepts
+from bestandlib.concepts import quarter_index
 from bestandlib.periods import parse_quarter
 
 __all__ = ["QUADRANTS", "PHASES", "RISK_LEVELS", "ACTIONS_COLUMNS", "actions_settings", "measure_table",
@@ -68,7 +69,7 @@ ROLES = {
 CADENCES = {"once": 1.0, "monthly": 3.0, "quarterly": 1.0, "half_yearly": 0.5, "yearly": 0.25}
 _MEASURE_FIELDS = {"de", "en", "owner_role", "cadence", "cost", "attention_units"}
 _SETTINGS = {"risk_levels", "unknown_risk", "contact_budget", "channel_units", "capacity", "measures",
-             "playbook", "new_cohort_quarters"}
+             "playbook", "new_cohort_quarters", "first_year_quarters"}
 
 STATUS = {
     "planned": {"de": "geplant", "en": "planned"},
@@ -226,8 +227,8 @@ def actions_settings(config=None) -> dict:
     return {"risk_levels": {"medium": med, "high": high}, "unknown_risk": section["unknown_risk"],
             "contact_budget": budget, "capacity": capacity, "channel_units": channel_units,
             "measures": measures, "rules": rules,
-            "new_cohort_quarters": int(_number(section.get("new_cohort_quarters", 8),
-                                               "actions.new_cohort_quarters", 1))}
+            "new_cohort_quarters": int(_number(section["new_cohort_quarters"], "actions.new_cohort_quarters", 1)),
+            "first_year_quarters": int(_number(section["first_year_quarters"], "actions.first_year_quarters", 1))}
 
 
 def _match(rules: dict, quadrant: str, phase: str, risk: str):
@@ -542,22 +543,18 @@ def write_action_lists(actions: pd.DataFrame, out_dir, lang: str = "de") -> pd.D
 # --------------------------------------------------------------------------------------------------
 # 1 kept = N new
 # --------------------------------------------------------------------------------------------------
-def _qi(labels: pd.Series) -> pd.Series:
-    """Quarter labels as consecutive integers (year * 4 + quarter) for window arithmetic."""
-    s = labels.astype(str)
-    return s.str[:4].astype(int) * 4 + s.str[-1].astype(int) - 1
+_qi = concepts.quarter_index  # the one quarter index (kept under this name for old callers)
 
 
 def kept_vs_new_ratio(panel: pd.DataFrame, quarter, margin_at_risk: float | None = None,
                       config=None) -> dict:
-    """"1 kept = N new": what a kept customer is worth in new customers, from the user's own data.
+    """"1 kept = N new": a thin wrapper of :func:`bestandlib.concepts.kept_vs_new`, the one definition.
 
-    A *kept* customer bought in the year before the last 12 months and again in the last 12 months
-    (quarters ``q-3..q``); its value is the contribution margin of those 12 months. A *new* customer
-    had its first order quarter ``f`` in the last ``actions.new_cohort_quarters`` quarters with a
-    complete first year (``f + 3 <= q``); its value is the margin of quarters ``f..f+3``.
-    N = mean kept margin / mean first-year margin. It compares one year with one year: a kept
-    customer's later years and the cost of winning a new one both make the true ratio larger.
+    A *kept* customer bought in the last 12 months and in the 12 months before; its value is the
+    contribution margin of the last 12 months. A *new* customer was acquired in the data in the last
+    ``actions.new_cohort_quarters`` quarters with a complete first year; its value is the margin of
+    its first ``actions.first_year_quarters`` quarters. N = mean kept margin / mean first-year margin
+    (the loyalty claim ``kept_vs_new`` tests the same N with a bootstrap interval).
 
     Returns
     -------
@@ -566,30 +563,8 @@ def kept_vs_new_ratio(panel: pd.DataFrame, quarter, margin_at_risk: float | None
         cohort_to, ratio, margin_at_risk, new_customers_needed`` (margin at risk / first-year margin;
         NaN without ``margin_at_risk``). ``ratio`` is NaN when the new customers' margin is not positive.
     """
-    st = actions_settings(config)
-    q = parse_quarter(quarter)
-    qi_now = q.year * 4 + q.quarter - 1
-    p = panel[["customer_id", "quarter", "margin", "orders", "tenure_quarters"]].copy()
-    p["qi"] = _qi(p["quarter"])
-    p = p[p["qi"] <= qi_now]
-    last = p[p["qi"].between(qi_now - 3, qi_now)].groupby("customer_id").agg(
-        margin=("margin", "sum"), orders=("orders", "sum"))
-    prev = p[p["qi"].between(qi_now - 7, qi_now - 4)].groupby("customer_id")["orders"].sum()
-    kept = last[(last["orders"] > 0) & last.index.isin(prev[prev > 0].index)]
-    first = p.loc[p["tenure_quarters"] == 0, ["customer_id", "qi"]].rename(columns={"qi": "first_qi"})
-    lo, hi = qi_now - 3 - st["new_cohort_quarters"] + 1, qi_now - 3
-    cohort = first[first["first_qi"].between(lo, hi)]
-    fy = p.merge(cohort, on="customer_id")
-    fy = fy[fy["qi"].between(fy["first_qi"], fy["first_qi"] + 3)].groupby("customer_id")["margin"].sum()
-    kept_margin = float(kept["margin"].mean()) if len(kept) else np.nan
-    new_margin = float(fy.mean()) if len(fy) else np.nan
-    ratio = kept_margin / new_margin if new_margin > 0 else np.nan
-    mar = float(margin_at_risk) if margin_at_risk is not None else np.nan
-    label = lambda i: f"{i // 4}Q{i % 4 + 1}"  # noqa: E731
-    return {"quarter": str(q), "kept_customers": int(len(kept)), "kept_margin": kept_margin,
-            "new_customers": int(len(fy)), "new_first_year_margin": new_margin,
-            "cohort_from": label(lo), "cohort_to": label(hi), "ratio": ratio, "margin_at_risk": mar,
-            "new_customers_needed": mar / new_margin if new_margin > 0 else np.nan}
+    actions_settings(config)  # checks the section
+    return concepts.kept_vs_new(panel, quarter, margin_at_risk, config)
 
 
 def kept_vs_new_sentence(result: dict, lang: str = "de") -> str:
@@ -676,7 +651,7 @@ def treated_vs_untreated(log: pd.DataFrame, panel: pd.DataFrame, horizon: int = 
     base["recency"] = pd.cut(base["days_since_last_order"], [-np.inf, 90, 180, np.inf], labels=False)
     base["margin_band"] = base.groupby("qi")["margin_4q"].transform(
         lambda s: pd.qcut(s.rank(method="first"), 3, labels=False) if len(s) >= 3 else 0)
-    lg["qi"] = lg["done_on"].dt.year * 4 + lg["done_on"].dt.quarter - 1
+    lg["qi"] = concepts.date_quarter_index(lg["done_on"]).astype("int64")
     treated_any = lg[["customer_id", "qi"]].drop_duplicates()
 
     # untreated: no treatment within +-horizon quarters of the row's quarter
@@ -757,12 +732,13 @@ def plot_margin_by_action(actions: pd.DataFrame, ax=None, lang: str = "de"):
 def simple_phases(panel: pd.DataFrame, quarter) -> pd.DataFrame:
     """A tenure- and trend-based phase when :mod:`bestandlib.phases` is not available.
 
-    lost = no order in the last 4 quarters; new = first order less than 4 quarters ago; declining /
-    growing = revenue of the last 4 quarters at least 25 % below / above the 4 before; else established.
-    Returns ``customer_id, phase``.
+    lost and new as everywhere (:mod:`bestandlib.concepts`, default config): lost = no order in the
+    last ``phases.lost_quarters`` quarters; new = first order less than ``phases.new_quarters``
+    quarters ago; declining / growing = revenue of the last 4 quarters at least 25 % below / above the
+    4 before; else established. Returns ``customer_id, phase``.
     """
     q = parse_quarter(quarter)
-    now = q.year * 4 + q.quarter - 1
+    now = quarter_index(q)
     p = panel[["customer_id", "quarter", "revenue", "orders", "tenure_quarters"]].copy()
     p["qi"] = _qi(p["quarter"])
     last = p[p["qi"].between(now - 3, now)].groupby("customer_id").agg(
@@ -770,7 +746,9 @@ def simple_phases(panel: pd.DataFrame, quarter) -> pd.DataFrame:
     prev = p[p["qi"].between(now - 7, now - 4)].groupby("customer_id")["revenue"].sum()
     change = (last["revenue"] - prev) / prev.where(prev > 0)
     change = change.reindex(last.index)
-    phase = np.select([last["orders"] == 0, last["tenure"] < 4, change <= -0.25, change >= 0.25],
+    state = concepts.status_at(panel, q).set_index("customer_id").reindex(last.index.astype(str))
+    lost, new = state["lost"].fillna(False).to_numpy(bool), state["new"].fillna(False).to_numpy(bool)
+    phase = np.select([lost, new, change <= -0.25, change >= 0.25],
                       ["lost", "new", "declining", "growing"], default="established")
     return pd.DataFrame({"customer_id": last.index.astype(str), "phase": phase})
 
@@ -786,7 +764,7 @@ def recency_risk(panel: pd.DataFrame, quarter) -> pd.DataFrame:
     """
     q = parse_quarter(quarter)
     end = q.end_time.normalize()
-    p = panel.loc[quarter_index(panel["quarter"]) <= q.year * 4 + q.quarter - 1,
+    p = panel.loc[quarter_index(panel["quarter"]) <= quarter_index(q),
                   ["customer_id", "quarter", "order_days", "gap_days_sum", "last_order_date"]]
     p = p.assign(customer_id=p["customer_id"].astype(str))
     g = p.groupby("customer_id", sort=True)

@@ -46,6 +46,7 @@ __all__ = [
     "NoRepeatBuyersError",
     "RFMDataError",
     "rfm_summary",
+    "rfm_from_panel",
     "calibration_holdout_split",
     "customer_lifetime_value",
     "TIME_UNIT_DAYS",
@@ -54,9 +55,6 @@ __all__ = [
 #: Length of one time unit in days. "W" is the week of the BG/NBD literature (days / 7); "M" and
 #: "Y" are mean calendar months and years.
 TIME_UNIT_DAYS = {"D": 1.0, "W": 7.0, "M": 365.25 / 12, "Q": 365.25 / 4, "Y": 365.25}
-
-_DEFAULTS = {"time_unit": "W", "clv_horizon": 12, "clv_period_days": 365.25 / 12, "discount_rate": 0.01}
-
 
 # --------------------------------------------------------------------------------------------------
 # Errors
@@ -97,9 +95,10 @@ def _default_section() -> dict:
 
 
 def _settings(config) -> dict:
-    """The ``btyd`` section of ``config`` (None = the documented defaults), with fallbacks."""
-    section = _default_section() if config is None else (config.get("btyd") or {})
-    return {**_DEFAULTS, **section}
+    """The ``btyd`` section of ``config`` (None = the documented defaults), keys it lacks taken from
+    ``bestand.yml`` (the only defaults)."""
+    section = {} if config is None else (config.get("btyd") or {})
+    return {**_default_section(), **section}
 
 
 def _unit_days(time_unit) -> float:
@@ -1092,6 +1091,54 @@ def rfm_summary(
     if monetary is not None:
         columns["monetary_value"] = monetary[rows]
     return pd.DataFrame(columns, copy=False)  # fresh arrays: nothing to protect by copying
+
+
+def rfm_from_panel(panel: pd.DataFrame, quarter_end, time_unit=None, config=None) -> pd.DataFrame:
+    """The RFM summary at ``quarter_end`` from the customer-quarter panel instead of the order lines.
+
+    The same conventions as :func:`rfm_summary` (one purchase per calendar day, a credit note is no
+    purchase, the first purchase day is no repeat purchase), built from the panel's purchase-day
+    columns: ``frequency`` = purchase days up to the quarter (sum of ``order_days``) - 1, ``recency``
+    = first to last purchase day, ``T`` = first purchase day to ``quarter_end``, in ``time_unit``.
+    The one RFM summary of the panel: :mod:`bestandlib.features` (P(alive) per quarter) and the
+    purchase model of :mod:`bestandlib.churn` use it.
+
+    Parameters
+    ----------
+    panel : DataFrame
+        Panel rows with ``customer_id, quarter`` (or ``quarter_end``), ``order_days,
+        first_order_date, last_order_date``; rows of later quarters are ignored.
+    quarter_end : date-like, str or Period
+        End of observation: a quarter ("2025Q4": its last day) or the last day of one.
+    time_unit : {"D", "W", "M", "Q", "Y"} or float, optional
+        Default config ``btyd.time_unit``.
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``customer_id`` (sorted), columns ``frequency, recency, T``; only customers with a
+        purchase day up to ``quarter_end``.
+    """
+    from bestandlib.periods import parse_quarter
+
+    unit = _unit_days(_settings(config)["time_unit"] if time_unit is None else time_unit)
+    if isinstance(quarter_end, (str, pd.Period)) and not str(quarter_end)[:10].count("-") == 2:
+        q = parse_quarter(quarter_end)
+        end, label = pd.Timestamp(q.end_time.normalize()), str(q)
+    else:
+        end = pd.Timestamp(quarter_end).normalize()
+        label = str(end.to_period("Q-DEC"))
+    if "quarter" in panel.columns:
+        rows = panel.loc[panel["quarter"].astype(str) <= label]
+    else:
+        rows = panel.loc[pd.to_datetime(panel["quarter_end"]).dt.normalize() <= end]
+    by = rows.groupby("customer_id", sort=True)
+    days = by["order_days"].sum()
+    first, last = by["first_order_date"].min(), by["last_order_date"].max()
+    known = (days > 0) & first.notna() & last.notna()
+    return pd.DataFrame({"frequency": (days[known] - 1).astype("int64"),
+                         "recency": (last[known] - first[known]).dt.days / unit,
+                         "T": (end - first[known]).dt.days / unit})
 
 
 def calibration_holdout_split(

@@ -52,22 +52,35 @@ from bestandlib.periods import parse_quarter
 __all__ = ["ChurnModel", "churn_settings", "churn_targets", "model_frame", "backtest_splits",
            "backtest", "backtest_metrics", "calibration_table", "lift_table", "lead_times",
            "fit_current", "explain", "habituation_share", "reason_text", "churn_table", "plot_backtest",
-           "plot_calibration", "plot_lift", "TABLE_COLUMNS"]
+           "plot_calibration", "plot_lift", "TABLE_COLUMNS", "ONBOARDING_FEATURES", "SEGMENTS",
+           "fit_onboarding", "calibration_by_decile"]
 
 #: Columns of ``tables/churn_risk.csv`` (the first seven are the contract with the playbook).
 TABLE_COLUMNS = ["customer_id", "churn_probability", "habituation_flag", "reason_1", "reason_2",
                  "reason_3", "margin_at_risk", "risk_level", "high_risk", "habituation_share",
-                 "margin_12m", "revenue_12m", "name", "account_manager", "business_unit"]
+                 "margin_12m", "revenue_12m", "name", "account_manager", "business_unit", "segment_model"]
 
-_DEFAULTS = {
-    "target": {"kind": "either", "full_quarters": 2, "partial_quarters": 4, "partial_share": 0.5},
-    "population": {"active_quarters": 2, "min_tenure_quarters": 4},
-    "model": {"kind": "logistic", "C": 0.3, "calibration": "sigmoid", "random_state": 0, "features": None},
-    "backtest": {"quarters": 8, "min_train_quarters": 4, "top_share": 0.10},
-    "flag": {"min_probability": 0.30, "top_share": 0.15, "habituation_share": 0.5,
-             "min_contribution": 0.05, "not_reasons": ["tenure_quarters", "orders_4q"]},
-    "risk_levels": {"high": 0.30, "medium": 0.12},
-}
+#: Inputs of the onboarding model (customers younger than ``population.min_tenure_quarters``): has
+#: the second purchase day happened, purchase days so far, purchase days against the cohort at the
+#: same age (log ratio), days since the last order against the cohort's mean gap at that age,
+#: recency and age. The cohort of a customer-quarter is every customer of the same age (tenure) in
+#: that quarter or before it, so nothing looks ahead.
+ONBOARDING_FEATURES = ["second_order", "purchase_days_so_far", "order_rate_vs_cohort", "overdue_vs_cohort",
+                       "days_since_last_order", "tenure_quarters"]
+
+#: Values of ``segment_model`` in the churn table: which rule scored the customer.
+#: ``established`` - the tested churn model (the scoring population); ``onboarding`` - the onboarding
+#: model (too young for the population); ``purchase_model`` - active, but neither model scores them
+#: (no order within ``population.active_quarters``, or young without an onboarding model): BG/NBD
+#: 1 - P(alive) at the quarter's end, Platt-calibrated on the past rows of this group when they hold
+#: churners and non-churners; ``recency`` - as before but P(alive) unknown (no BG/NBD fit that
+#: quarter): the overdue score of :func:`bestandlib.actions.recency_risk` (not a probability).
+SEGMENTS = ("established", "onboarding", "purchase_model", "recency")
+
+# The defaults live only in bestand.yml (section churn; churn.features belongs to bestandlib.features).
+from bestandlib.config import default_config as _default_config  # noqa: E402
+
+_DEFAULTS = {k: v for k, v in _default_config()["churn"].items() if k != "features"}
 
 # Which side of a feature means risk: +1 = higher is riskier, -1 = lower is riskier, 0 = either.
 # A contribution only becomes a reason when the customer's value lies on the risky side, so the
@@ -81,6 +94,8 @@ RISK_DIRECTION = {
     # (such years tend to fall back), a statistical reason, not one to act on: worded only when down
     "revenue_year_change": -1, "order_rate_change": -1, "orders_4q": -1,
     "order_cv": 1, "tenure_quarters": 0, "p_alive": -1,
+    # onboarding model
+    "second_order": -1, "purchase_days_so_far": -1, "order_rate_vs_cohort": -1, "overdue_vs_cohort": 1,
 }
 
 
@@ -188,7 +203,13 @@ def model_frame(panel: pd.DataFrame, tables=None, config=None, features: pd.Data
     DataFrame
         The feature frame plus ``churn_full, churn_partial, churn, observed, lost_revenue`` and
         ``in_population`` (active in the last ``population.active_quarters`` quarters and at least
-        ``population.min_tenure_quarters`` old: the customers a churn score is meant for).
+        ``population.min_tenure_quarters`` old: the customers a churn score is meant for),
+        ``active`` (an order in the last 4 quarters, as :func:`bestandlib.panel.customer_summary`),
+        ``in_onboarding`` (active, younger than ``min_tenure_quarters`` and new: the first order lies
+        at least 4 quarters after the first quarter of the data, so the customer did not buy in the
+        year before it - a customer first seen at the start of the data is an old customer whose
+        history is cut off, not a new one; the onboarding model's population) and the onboarding signals :data:`ONBOARDING_FEATURES` with their helpers
+        ``cohort_purchase_days``, ``cohort_gap_days`` and ``own_gap_days``.
     """
     st = churn_settings(config)
     feats = features if features is not None else habituation_features(panel, tables, config=config)
@@ -199,7 +220,61 @@ def model_frame(panel: pd.DataFrame, tables=None, config=None, features: pd.Data
     recent_orders = frame.groupby("customer_id", sort=False)["orders"].rolling(
         active_q, min_periods=1).sum().reset_index(level=0, drop=True)
     frame["in_population"] = (recent_orders > 0) & (frame["tenure_quarters"] >= int(pop["min_tenure_quarters"]))
-    return frame
+    frame["active"] = frame["orders_4q"] > 0
+    first_qi = frame["quarter_index"] - frame["tenure_quarters"]
+    new = first_qi >= frame["quarter_index"].min() + 4
+    frame["in_onboarding"] = (frame["active"] & new
+                              & (frame["tenure_quarters"] < int(pop["min_tenure_quarters"])))
+    return _onboarding_features(frame, panel, new)
+
+
+def _onboarding_features(frame: pd.DataFrame, panel: pd.DataFrame, new: pd.Series) -> pd.DataFrame:
+    """Adds :data:`ONBOARDING_FEATURES` (vectorised; past and same-quarter data only).
+
+    Purchase days come from the panel's ``order_days`` (orders where the panel has none), the gaps
+    between them from ``gap_days_sum``. The cohort figures of a row are means over every row of the
+    same tenure in the same quarter or before (expanding over calendar quarters) among the new
+    customers (``new``: not cut off by the start of the data)."""
+    extra = [c for c in ("order_days", "gap_days_sum") if c in panel.columns]
+    f = frame[["customer_id", "quarter"]].merge(panel[["customer_id", "quarter", *extra]],
+                                                 on=["customer_id", "quarter"], how="left")
+    g = frame["customer_id"].to_numpy()
+    days = (f["order_days"] if "order_days" in f else frame["orders"]).fillna(0.0).to_numpy(dtype=float)
+    so_far = pd.Series(days, index=frame.index).groupby(g, sort=False).cumsum()
+    if "gap_days_sum" in f:
+        gaps = pd.Series(f["gap_days_sum"].fillna(0.0).to_numpy(dtype=float), index=frame.index)
+        own_gap = (gaps.groupby(g, sort=False).cumsum() / (so_far - 1)).where(so_far >= 2)
+    else:
+        own_gap = pd.Series(np.nan, index=frame.index)
+    key = pd.DataFrame({"k": frame["tenure_quarters"].to_numpy(), "qi": frame["quarter_index"].to_numpy(),
+                        "days": so_far.to_numpy(), "gap": own_gap.to_numpy()})
+    agg = key[new.to_numpy()].groupby(["qi", "k"]).agg(n=("days", "size"), s=("days", "sum"),
+                                                        gn=("gap", "count"), gs=("gap", "sum"))
+    # running totals per age over all calendar quarters (a quarter without new customers of that
+    # age keeps the totals of the quarters before)
+    quarters = np.arange(int(key["qi"].min()), int(key["qi"].max()) + 1)
+    cum = {c: agg[c].unstack("k").reindex(quarters).fillna(0.0).cumsum() for c in agg.columns}
+
+    def lookup(table):
+        rows = np.searchsorted(quarters, key["qi"].to_numpy())
+        cols = table.columns.get_indexer(key["k"].to_numpy())
+        vals = table.to_numpy()
+        return np.where(cols >= 0, vals[rows, np.maximum(cols, 0)], np.nan) if table.shape[1] else \
+            np.full(len(key), np.nan)
+
+    n, gn = lookup(cum["n"]), lookup(cum["gn"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cohort_days = np.where(n > 0, lookup(cum["s"]) / n, np.nan)
+        cohort_gap = np.where(gn >= 5, lookup(cum["gs"]) / gn, np.nan)
+    out = frame.copy()
+    out["purchase_days_so_far"] = so_far.to_numpy()
+    out["second_order"] = (so_far >= 2).astype(float).to_numpy()
+    out["own_gap_days"] = own_gap.to_numpy()
+    out["cohort_purchase_days"] = cohort_days
+    out["cohort_gap_days"] = cohort_gap
+    out["order_rate_vs_cohort"] = np.log((so_far.to_numpy() + 0.5) / (cohort_days + 0.5))
+    out["overdue_vs_cohort"] = out["days_since_last_order"] / np.where(cohort_gap > 0, cohort_gap, np.nan)
+    return out
 
 
 # --------------------------------------------------------------------------------------------------
@@ -217,6 +292,10 @@ def _logistic(C, random_state):
                          StandardScaler(), LogisticRegression(C=C, max_iter=500, random_state=random_state))
 
 
+#: Rows of the rarer class (usually churners) from which ``calibration="auto"`` calibrates isotonically.
+ISOTONIC_MIN = 200
+
+
 class ChurnModel(ClassifierMixin, BaseEstimator):
     """Calibrated churn classifier on habituation and risk features.
 
@@ -229,8 +308,13 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         missing values natively).
     C : float
         Inverse L2 strength of the logistic regression.
-    calibration : {"sigmoid", "isotonic", None}
+    calibration : {"auto", "sigmoid", "isotonic", None}
         Probability calibration by :class:`~sklearn.calibration.CalibratedClassifierCV` (3 folds).
+        ``auto`` (the configured default): isotonic when the rarer class has at least
+        :data:`ISOTONIC_MIN` rows (about 67 per calibration fold), else sigmoid. The risk score's
+        relation to churn is not sigmoid-shaped on the demo worlds: with sigmoid calibration the
+        backtest over-predicts the middle risk deciles and under-predicts the riskiest one by more
+        than 3 binomial standard errors; isotonic keeps every decile within them (tests/test_churn.py).
     features : list of str, optional
         Columns of ``X`` to use; default :data:`bestandlib.features.FEATURES`.
     random_state : int
@@ -291,12 +375,17 @@ class ChurnModel(ClassifierMixin, BaseEstimator):
         # Calibration cross-validates in stratified folds, each needing examples of both classes:
         # at most 3 folds, fewer when one class is rarer; with a single churner (or non-churner)
         # there is nothing to calibrate on and the model's own probabilities are used.
-        folds = min(3, int(np.bincount(y, minlength=2).min()))
+        rarer = int(np.bincount(y, minlength=2).min())
+        folds = min(3, rarer)
         self.calibrated_ = self.calibration is not None and folds >= 2
         if not self.calibrated_:
             self.estimator_ = self.explainer_ if self.kind == "logistic" else base.fit(Xa, y)
         else:
-            self.estimator_ = CalibratedClassifierCV(base, method=self.calibration, cv=folds).fit(Xa, y)
+            method = self.calibration
+            if method == "auto":
+                method = "isotonic" if rarer >= ISOTONIC_MIN else "sigmoid"
+            self.calibration_method_ = method
+            self.estimator_ = CalibratedClassifierCV(base, method=method, cv=folds).fit(Xa, y)
         self.n_features_in_ = Xa.shape[1]
         return self
 
@@ -343,11 +432,23 @@ class _DropEmptyColumns(TransformerMixin, BaseEstimator):
         return np.asarray(X, dtype=float)[:, self.keep_]
 
 
-def _make_model(settings: dict, kind: str | None = None) -> ChurnModel:
+def _make_model(settings: dict, kind: str | None = None, segment: str = "established") -> ChurnModel:
     m = settings["model"]
+    if segment == "onboarding":  # always the explainable logistic model, on the onboarding signals
+        return ChurnModel(kind="logistic", C=float(m["C"]), calibration=m["calibration"],
+                          features=list(ONBOARDING_FEATURES), random_state=int(m["random_state"]))
     return ChurnModel(kind=kind or m["kind"], C=float(m["C"]), calibration=m["calibration"],
                       features=list(m["features"]) if m.get("features") else None,
                       random_state=int(m["random_state"]))
+
+
+_POPULATION = {"established": "in_population", "onboarding": "in_onboarding"}
+
+
+def _population(frame: pd.DataFrame, segment: str) -> pd.Series:
+    if segment not in _POPULATION:
+        raise ValueError(f"segment must be established or onboarding, not {segment!r}")
+    return frame[_POPULATION[segment]]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -397,7 +498,7 @@ def backtest_splits(frame: pd.DataFrame, config=None, until=None) -> list[dict]:
 
 
 def backtest(frame: pd.DataFrame, config=None, kinds=("logistic", "gradient_boosting"),
-             until=None) -> pd.DataFrame:
+             until=None, segment: str = "established") -> pd.DataFrame:
     """Score each backtest quarter with models trained on the past only, and the two baselines.
 
     Parameters
@@ -409,6 +510,10 @@ def backtest(frame: pd.DataFrame, config=None, kinds=("logistic", "gradient_boos
         Model kinds to backtest (each calibrated as configured).
     until : str, optional
         Last quarter that may be scored (default: the last quarter with observed outcomes).
+    segment : {"established", "onboarding"}
+        Which model to test: the churn model on the scoring population (``in_population``), or the
+        onboarding model on the customers too young for it (``in_onboarding``, always logistic on
+        :data:`ONBOARDING_FEATURES`; its score column is named after ``kinds[0]``). Same splits.
 
     Returns
     -------
@@ -418,7 +523,9 @@ def backtest(frame: pd.DataFrame, config=None, kinds=("logistic", "gradient_boos
         the last order) and ``p_alive`` (1 - P(alive)); higher score = riskier.
     """
     st = churn_settings(config)
-    pop = frame[frame["in_population"] & frame["observed"]]
+    pop = frame[_population(frame, segment) & frame["observed"]]
+    if segment == "onboarding":
+        kinds = tuple(kinds)[:1]
     out = []
     for split in backtest_splits(frame, config, until):
         s, tu = _qi(split["scored"]), _qi(split["train_until"])
@@ -432,7 +539,7 @@ def backtest(frame: pd.DataFrame, config=None, kinds=("logistic", "gradient_boos
         scored = test[["customer_id", "quarter", "churn", "lost_revenue", "revenue_4q"]].copy()
         scored["train_until"] = split["train_until"]
         for i, kind in enumerate(kinds):
-            model = _make_model(st, kind).fit(train, train["churn"])
+            model = _make_model(st, kind, segment).fit(train, train["churn"])
             scored[kind] = model.predict_proba(test)[:, 1]
             if i == 0:  # the flag of the first (default) model, as the sales team would have seen it
                 share = habituation_share(model, test, config).to_numpy()
@@ -507,6 +614,23 @@ def calibration_table(scores: pd.DataFrame, score: str = "logistic", n_bins: int
     return pd.DataFrame({"score": score, "predicted": predicted, "observed": observed})
 
 
+def calibration_by_decile(scores: pd.DataFrame, score: str = "logistic", n_bins: int = 10) -> pd.DataFrame:
+    """Mean predicted and observed churn per risk decile of the pooled backtest (1 = lowest risk).
+
+    Returns ``decile, n, predicted, observed, se`` (binomial standard error of the observed rate,
+    at least that of one churner in the bin) and ``z`` = (predicted - observed) / se: the check of
+    tests/test_churn.py that the probabilities behind the money at risk are calibrated.
+    """
+    df = scores[["churn", score]].dropna()
+    d = pd.qcut(df[score].rank(method="first"), n_bins, labels=False) + 1
+    g = df.groupby(d).agg(n=("churn", "size"), predicted=(score, "mean"), observed=("churn", "mean"))
+    floor = np.minimum(1.0 / g["n"], 0.5)
+    rate = np.clip(g["observed"], floor, 1 - floor)
+    g["se"] = np.sqrt(rate * (1 - rate) / g["n"])
+    g["z"] = (g["predicted"] - g["observed"]) / g["se"]
+    return g.rename_axis("decile").reset_index()
+
+
 def lift_table(scores: pd.DataFrame, score: str = "logistic", n_bins: int = 10) -> pd.DataFrame:
     """Churn rate, lift and cumulative recall per risk decile (1 = riskiest), deciles within quarter."""
     df = scores[["quarter", "churn", "lost_revenue", score]].copy()
@@ -563,16 +687,30 @@ def _qi_series(q: pd.Series) -> pd.Series:
 # The current quarter: model, flag, reasons
 # --------------------------------------------------------------------------------------------------
 
-def fit_current(frame: pd.DataFrame, quarter, config=None, kind: str | None = None) -> ChurnModel:
-    """The model for scoring ``quarter``: trained on every population row whose outcome is observed
-    by the quarter's end (t + horizon <= quarter)."""
+def fit_current(frame: pd.DataFrame, quarter, config=None, kind: str | None = None,
+                segment: str = "established") -> ChurnModel:
+    """The model for scoring ``quarter``: trained on every population row (``segment``
+    established: ``in_population``; onboarding: ``in_onboarding``) whose outcome is observed by the
+    quarter's end (t + horizon <= quarter)."""
     st = churn_settings(config)
     s = _qi(str(parse_quarter(quarter)))
     h = _horizon(st["target"])
-    train = frame[frame["in_population"] & frame["observed"] & (frame["quarter_index"] <= s - h)]
+    train = frame[_population(frame, segment) & frame["observed"] & (frame["quarter_index"] <= s - h)]
     if train.empty:
         raise NothingToLearn(f"No observed churn outcomes before {parse_quarter(quarter)} to train on.")
-    return _make_model(st, kind).fit(train, train["churn"])
+    return _make_model(st, kind, segment).fit(train, train["churn"])
+
+
+def fit_onboarding(frame: pd.DataFrame, quarter, config=None) -> ChurnModel | None:
+    """The onboarding model for ``quarter`` (:func:`fit_current` with ``segment="onboarding"``), or
+    None when ``churn.onboarding.enabled`` is false or the young customer-quarters hold no churners
+    (or no non-churners) to learn from: their customers are then scored by the purchase model."""
+    if not churn_settings(config)["onboarding"]["enabled"]:
+        return None
+    try:
+        return fit_current(frame, quarter, config, segment="onboarding")
+    except NothingToLearn:
+        return None
 
 
 def _fmt(x, lang, digits=0):
@@ -689,6 +827,30 @@ def reason_text(feature: str, row, lang: str = "de") -> str:
     if feature == "p_alive":
         return (f"Kaufaktivität unter Erwartung (P(aktiv) {_fmt(100 * v, lang)} %)" if de
                 else f"buying below expectation (P(alive) {_fmt(100 * v, lang)}%)")
+    # the onboarding model's signals (new customers, against the cohort at the same age)
+    if feature == "second_order":
+        return "noch keine zweite Bestellung" if de else "no second order yet"
+    if feature == "purchase_days_so_far":
+        n = int(v)
+        return (f"erst {n} Kauftag{'e' if n != 1 else ''} seit dem ersten Auftrag" if de
+                else f"only {n} purchase day{'s' if n != 1 else ''} since the first order")
+    if feature == "order_rate_vs_cohort":
+        cohort = row.get("cohort_purchase_days")
+        own = row.get("purchase_days_so_far")
+        change = (own / cohort - 1.0) if cohort is not None and pd.notna(cohort) and cohort > 0 \
+            and own is not None and pd.notna(own) else np.nan
+        return _pct_phrase(change, lang, "Kauftage", "purchase days", "ggü. Neukunden gleichen Alters",
+                           "vs new customers of the same age")
+    if feature == "overdue_vs_cohort":
+        gap = row.get("cohort_gap_days")
+        days = row.get("days_since_last_order")
+        if gap is None or pd.isna(gap):
+            return (f"letzte Bestellung vor {_fmt(days, lang)} Tagen" if de
+                    else f"last order {_fmt(days, lang)} days ago")
+        return (f"letzte Bestellung vor {_fmt(days, lang)} Tagen, Neukunden gleichen Alters bestellen "
+                f"im Mittel alle {_fmt(gap, lang)} Tage" if de else
+                f"last order {_fmt(days, lang)} days ago, new customers of the same age reorder every "
+                f"{_fmt(gap, lang)} days")
     raise KeyError(f"No wording for feature {feature!r}")
 
 
@@ -774,8 +936,17 @@ def _risk_level(p: pd.Series, levels: dict) -> pd.Series:
 
 
 def churn_table(frame: pd.DataFrame, model: ChurnModel, customers: pd.DataFrame | None, quarter,
-                config=None, lang: str = "de") -> pd.DataFrame:
-    """The churn-risk table of ``quarter``: one row per customer in the scoring population.
+                config=None, lang: str = "de", onboarding: ChurnModel | None = None) -> pd.DataFrame:
+    """The churn-risk table of ``quarter``: one row per active customer (an order in the last 4 quarters).
+
+    Who scores whom (column ``segment_model``, :data:`SEGMENTS`): the scoring population
+    (``in_population``) by ``model`` (``established``); customers too young for it by the
+    ``onboarding`` model (``onboarding``, see :func:`fit_onboarding`); every other active customer
+    (no order within ``population.active_quarters``, or young without an onboarding model) by the
+    purchase model: 1 - BG/NBD P(alive) at the quarter's end, Platt-calibrated on the past
+    customer-quarters of this group whose outcome is known when they hold at least 5 churners and
+    5 non-churners (raw 1 - P(alive) otherwise) (``purchase_model``); where P(alive) is unknown, the
+    overdue score of :func:`bestandlib.actions.recency_risk` (``recency``, not a probability).
 
     Parameters
     ----------
@@ -789,6 +960,8 @@ def churn_table(frame: pd.DataFrame, model: ChurnModel, customers: pd.DataFrame 
     config : dict, optional
     lang : {"de", "en"}
         Language of the reasons.
+    onboarding : ChurnModel, optional
+        The onboarding model (:func:`fit_onboarding`).
 
     Returns
     -------
@@ -796,26 +969,59 @@ def churn_table(frame: pd.DataFrame, model: ChurnModel, customers: pd.DataFrame 
         :data:`TABLE_COLUMNS`, sorted by ``margin_at_risk`` descending. ``margin_at_risk`` =
         churn probability x expected contribution margin of the next 12 months (taken as the
         trailing 12-month margin, floored at 0). ``risk_level`` is high / medium / low by
-        ``churn.risk_levels``; ``high_risk`` by ``churn.flag``; ``habituation_flag`` = high risk
-        and ``habituation_share >= flag.habituation_share``.
+        ``churn.risk_levels``; ``high_risk`` by ``churn.flag`` (the top share within the
+        established customers; elsewhere the probability threshold only); ``habituation_flag`` =
+        high risk and ``habituation_share >= flag.habituation_share`` (established customers only).
     """
     st = churn_settings(config)
     fl = st["flag"]
     label = str(parse_quarter(quarter))
-    now = frame[(frame["quarter"] == label) & frame["in_population"]].reset_index(drop=True)
-    if now.empty:
+    at = frame[frame["quarter"] == label]
+    if "active" not in at:  # a frame of an older model_frame: the population only
+        at = at.assign(active=at["in_population"], in_onboarding=False)
+    now = at[at["active"] | at["in_population"]].reset_index(drop=True)
+    if not now["in_population"].any():
         raise BestandError(f"No active customers to score in {label}.")
-    p = pd.Series(model.predict_proba(now)[:, 1], index=now.index)
-    high = _high_risk(p, fl)
-    why = explain(model, now, config, lang)
+    est = now["in_population"].to_numpy()
+    onb = (~est & now["in_onboarding"].to_numpy()) if onboarding is not None else np.zeros(len(now), bool)
+    rest = ~est & ~onb
+    segment = np.where(est, "established", np.where(onb, "onboarding", "purchase_model")).astype(object)
+    p = pd.Series(np.nan, index=now.index)
+    reasons = pd.DataFrame("", index=now.index, columns=["reason_1", "reason_2", "reason_3"])
+    share = pd.Series(0.0, index=now.index)
+    high = pd.Series(False, index=now.index)
+    for mask, m in ((est, model), (onb, onboarding)):
+        if not mask.any():
+            continue
+        part = now[mask]
+        pm = pd.Series(m.predict_proba(part)[:, 1], index=part.index)
+        why = explain(m, part, config, lang)
+        p.loc[part.index] = pm
+        reasons.loc[part.index] = why[["reason_1", "reason_2", "reason_3"]].to_numpy()
+        if m is model:
+            share.loc[part.index] = why["habituation_share"].to_numpy()
+            high.loc[part.index] = _high_risk(pm, fl).to_numpy()
+    if rest.any():
+        part = now[rest]
+        pm, seg = _purchase_model_risk(frame, part, label, config)
+        p.loc[part.index] = pm
+        segment[rest] = seg
+        records = part.to_dict("records")
+        reasons.loc[part.index, "reason_1"] = [reason_text("days_since_last_order", r, lang)
+                                               if pd.notna(r.get("days_since_last_order")) else ""
+                                               for r in records]
+        reasons.loc[part.index, "reason_2"] = [reason_text("p_alive", r, lang)
+                                               if pd.notna(r.get("p_alive")) and r["p_alive"] < 0.8 else ""
+                                               for r in records]
+    high = high | ((p >= float(fl["min_probability"])) & ~pd.Series(est, index=now.index))
     table = pd.DataFrame({
         "customer_id": now["customer_id"], "churn_probability": p,
-        "habituation_flag": high & (why["habituation_share"] >= float(fl["habituation_share"])),
-        "reason_1": why["reason_1"], "reason_2": why["reason_2"], "reason_3": why["reason_3"],
+        "habituation_flag": high & pd.Series(est, index=now.index) & (share >= float(fl["habituation_share"])),
+        "reason_1": reasons["reason_1"], "reason_2": reasons["reason_2"], "reason_3": reasons["reason_3"],
         "margin_at_risk": p * now["margin_4q"].clip(lower=0),
         "risk_level": _risk_level(p, st["risk_levels"]), "high_risk": high,
-        "habituation_share": why["habituation_share"], "margin_12m": now["margin_4q"],
-        "revenue_12m": now["revenue_4q"]})
+        "habituation_share": share, "margin_12m": now["margin_4q"],
+        "revenue_12m": now["revenue_4q"], "segment_model": segment})
     if customers is not None:
         info = customers[["customer_id", "name", "account_manager", "business_unit"]].astype(
             {"customer_id": str})
@@ -823,6 +1029,58 @@ def churn_table(frame: pd.DataFrame, model: ChurnModel, customers: pd.DataFrame 
     else:
         table["name"] = table["account_manager"] = table["business_unit"] = None
     return table[TABLE_COLUMNS].sort_values("margin_at_risk", ascending=False, ignore_index=True)
+
+
+def _logit(p):
+    # clipped at 1 % / 99 %: P(alive) of a long-gone customer is 1e-9, and a Platt fit on such
+    # extremes would promise certainty the group's churn rate does not show
+    p = np.clip(np.asarray(p, dtype=float), 0.01, 0.99)
+    return np.log(p / (1 - p))
+
+
+def _purchase_model_risk(frame: pd.DataFrame, part: pd.DataFrame, label: str, config=None):
+    """Churn probability and segment of active customers neither model scores (see :func:`churn_table`).
+
+    1 - P(alive), Platt-calibrated (a logistic regression on its log-odds, Platt's smoothed targets) on
+    the past rows of the same group: active, not in the scoring population, not young (when an
+    onboarding model scores the young: ``part`` tells), outcome observed by the quarter's end. Rows without P(alive) get the
+    recency score of :func:`bestandlib.actions.recency_risk`, computed from the frame.
+    """
+    st = churn_settings(config)
+    s, h = _qi(label), _horizon(st["target"])
+    young_in = bool(part["in_onboarding"].any())
+    past = frame[frame["active"] & ~frame["in_population"] & frame["observed"]
+                 & (frame["quarter_index"] <= s - h) & frame["p_alive"].notna()]
+    if not young_in:
+        past = past[~past["in_onboarding"]]
+    x_now = 1.0 - part["p_alive"].to_numpy(dtype=float)
+    p = x_now.copy()
+    y = past["churn"].to_numpy().astype(int)
+    if len(y) and min(int(y.sum()), int(len(y) - y.sum())) >= 5:
+        # Platt's (1999) smoothed targets (n+ + 1) / (n+ + 2) and 1 / (n- + 2) instead of 1 and 0,
+        # fitted as weighted rows: a group that nearly always churned gets no promise of certainty
+        n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
+        target = np.where(y == 1, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
+        x = _logit(1.0 - past["p_alive"].to_numpy())[:, None]
+        platt = LogisticRegression(C=1e4).fit(np.vstack([x, x]), np.r_[np.ones(len(y)), np.zeros(len(y))],
+                                              sample_weight=np.r_[target, 1 - target])
+        ok = np.isfinite(x_now)
+        p[ok] = platt.predict_proba(_logit(x_now[ok])[:, None])[:, 1]
+    seg = np.where(np.isfinite(p), "purchase_model", "recency").astype(object)
+    if (~np.isfinite(p)).any():
+        p[~np.isfinite(p)] = _recency_score(frame[frame["quarter"] == label], part[~np.isfinite(p)])
+    return p, seg
+
+
+def _recency_score(now: pd.DataFrame, part: pd.DataFrame) -> np.ndarray:
+    """:func:`bestandlib.actions.recency_risk` from the frame: days since the last purchase over the
+    customer's own mean gap (the median of those among customers with two or more purchase days, for
+    customers with fewer than three), score = clip((overdue - 1) / 3, 0, 1)."""
+    gaps = now.loc[now["purchase_days_so_far"] >= 2, "own_gap_days"]
+    overall = float(gaps.median()) if gaps.notna().any() else 90.0
+    gap = part["own_gap_days"].where(part["purchase_days_so_far"] >= 3, overall).clip(lower=7)
+    overdue = part["days_since_last_order"] / gap
+    return ((overdue - 1) / 3).clip(0, 1).fillna(1.0).to_numpy(dtype=float)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -834,6 +1092,7 @@ _SCORE_LABELS = {
     "gradient_boosting": {"de": "Gradient Boosting", "en": "Gradient boosting"},
     "recency": {"de": "Basislinie: Recency", "en": "Baseline: recency"},
     "p_alive": {"de": "Basislinie: BTYD P(aktiv)", "en": "Baseline: BTYD P(alive)"},
+    "onboarding": {"de": "Onboarding-Modell (Neukunden)", "en": "Onboarding model (new customers)"},
 }
 _METRIC_LABELS = {
     "roc_auc": {"de": "ROC AUC", "en": "ROC AUC"},
@@ -935,15 +1194,7 @@ def purchase_model_table(panel: pd.DataFrame, customers: pd.DataFrame | None, qu
     st = churn_settings(config)
     unit = btyd._unit_days(btyd._settings(config)["time_unit"])
     q = parse_quarter(quarter)
-    label, end = str(q), pd.Timestamp(q.end_time.normalize())
-    rows = panel.loc[panel["quarter"] <= label]
-    by = rows.groupby("customer_id", sort=True)
-    days = by["order_days"].sum()
-    first, last = by["first_order_date"].first(), by["last_order_date"].max()
-    known = (days > 0) & first.notna() & last.notna()
-    rfm = pd.DataFrame({"frequency": (days[known] - 1).astype("int64"),
-                        "recency": (last[known] - first[known]).dt.days / unit,
-                        "T": (end - first[known]).dt.days / unit})
+    rfm = btyd.rfm_from_panel(panel, q, config=config)  # the one RFM summary of the panel
     try:
         model = btyd.BetaGeoModel(penalizer=0.001).fit(rfm)
     except btyd.ConvergenceError as exc:

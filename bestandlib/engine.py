@@ -27,14 +27,6 @@ from bestandlib.errors import BestandError, ConfigError
 #: Engines the configuration may name.
 BACKENDS = ("duckdb", "pyspark")
 
-_DEFAULTS = {
-    "backend": "duckdb",
-    "duckdb": {"memory_limit": None, "threads": None, "temp_directory": None, "database": None},
-    "pyspark": {"master": "local[2]", "app_name": "bestand", "shuffle_partitions": 8,
-                "session_time_zone": "UTC"},
-}
-
-
 @functools.lru_cache(maxsize=1)
 def _default_section() -> dict:
     # parsing bestand.yml takes 50-150 ms; the panel of a small data set takes a few hundred
@@ -44,7 +36,8 @@ def _default_section() -> dict:
 
 
 def engine_settings(config=None) -> dict:
-    """The ``engine`` section of ``config`` (None = the documented defaults), with fallbacks."""
+    """The ``engine`` section of ``config`` (None = the documented defaults); keys it lacks come from
+    ``bestand.yml`` (the only defaults)."""
     if config is None:
         section = _default_section()
     else:
@@ -53,9 +46,10 @@ def engine_settings(config=None) -> dict:
         # a path or a partial dict is merged onto the defaults (unknown keys are errors)
         section = ensure_config(config).get("engine") or {}
     section = copy.deepcopy(section)  # callers must not change the cached defaults
-    out = {"backend": section.get("backend", _DEFAULTS["backend"])}
+    base = copy.deepcopy(_default_section())
+    out = {"backend": section.get("backend", base["backend"])}
     for name in BACKENDS:
-        out[name] = {**_DEFAULTS[name], **(section.get(name) or {})}
+        out[name] = {**base[name], **(section.get(name) or {})}
     if out["backend"] not in BACKENDS:
         raise ConfigError(f"engine.backend: unknown engine {out['backend']!r}; choose one of "
                           f"{', '.join(BACKENDS)}.")

@@ -50,7 +50,7 @@ import numpy as np
 import pandas as pd
 
 from bestandlib.config import ensure_config
-from bestandlib.panel import quarter_index
+from bestandlib.concepts import date_quarter_index, quarter_index
 
 __all__ = ["habituation_features", "FEATURES", "HABITUATION_FEATURES", "BASE_FEATURES",
            "feature_settings"]
@@ -74,14 +74,13 @@ BASE_FEATURES = ["days_since_last_order", "revenue_change", "revenue_year_change
 #: All model inputs, in a fixed order.
 FEATURES = HABITUATION_FEATURES + BASE_FEATURES
 
-_DEFAULTS = {"recent_quarters": 2, "baseline_quarters": 8, "min_baseline_quarters": 4,
-             "smoothing": 0.5, "prior_quarters": 2.0, "p_alive": True}
-
-
 def feature_settings(config=None) -> dict:
-    """The ``churn.features`` settings (windows, smoothing) with defaults filled in."""
+    """The ``churn.features`` settings (windows, smoothing) with the defaults of ``bestand.yml``
+    (the only defaults) filled in."""
+    from bestandlib.config import default_config
+
     cfg = ensure_config(config)
-    out = dict(_DEFAULTS)
+    out = default_config()["churn"]["features"]
     out.update((cfg.get("churn") or {}).get("features") or {})
     return out
 
@@ -132,7 +131,8 @@ def _quarter_counts(events: pd.DataFrame | None, date_col: str, frame: pd.DataFr
     if events is None or events.empty:
         return pd.Series(0.0, index=frame.index, name=name)
     ev = events if mask is None else events[mask]
-    qi = ev[date_col].dt.year * 4 + (ev[date_col].dt.quarter - 1)
+    qi = date_quarter_index(ev[date_col])
+    ev, qi = ev[qi.notna()], qi[qi.notna()].astype("int64")  # undated events count nowhere
     counts = ev.groupby([ev["customer_id"].astype(str), qi]).size().rename(name)
     key = pd.MultiIndex.from_arrays([frame["customer_id"], frame["_qi"]])
     return pd.Series(counts.reindex(key).fillna(0.0).to_numpy(), index=frame.index, name=name)
@@ -296,7 +296,7 @@ def _resolution_days(f: pd.DataFrame, complaints, baseline_quarters: int):
     if complaints is None or complaints.empty:
         return nan, nan
     c = complaints[["customer_id", "complaint_date", "resolved_on"]].astype({"customer_id": str})
-    c = c.assign(_cqi=c["complaint_date"].dt.year * 4 + c["complaint_date"].dt.quarter - 1)
+    c = c.assign(_cqi=date_quarter_index(c["complaint_date"]).astype("int64"))
     # Pair each complaint with the quarter ends of its customer that can see it: up to 4 + baseline
     # quarters later (a join on customer and a bounded quarter offset, vectorised).
     span = 4 + baseline_quarters
@@ -340,7 +340,7 @@ def _account_manager_quarters(f: pd.DataFrame, contacts) -> pd.Series:
     run = changed.groupby(c["customer_id"]).cumsum()
     c["_run_start"] = c.groupby([c["customer_id"], run])["contact_date"].transform("min")
     start = _asof(f, c, "contact_date", "_run_start")
-    start_qi = start.dt.year * 4 + start.dt.quarter - 1
+    start_qi = date_quarter_index(start)
     return (f["_qi"] - start_qi).astype(float)
 
 
@@ -348,26 +348,21 @@ def _p_alive(f: pd.DataFrame, config) -> pd.Series:
     """BG/NBD P(alive) at each quarter end, the model fitted on the purchases up to that date only.
 
     One fit per quarter keeps the feature free of look-ahead: a model fitted on all data would know
-    which customers later stopped. The RFM summary at a quarter end comes from the panel, not from the
-    order lines: purchase days so far (running sum of ``order_days``) - 1, first to last purchase day
-    and first purchase day to the quarter end, in ``btyd.time_unit`` - the conventions of
-    :func:`bestandlib.btyd.rfm_summary` (one purchase per day, credit notes are no purchase).
+    which customers later stopped. The RFM summary at a quarter end is
+    :func:`bestandlib.btyd.rfm_from_panel` (the one RFM summary of the panel, in ``btyd.time_unit``).
     """
     from bestandlib import btyd
 
-    unit = btyd._unit_days(btyd._settings(config)["time_unit"])
     out = pd.Series(np.nan, index=f.index)
+    cols = f[["customer_id", "quarter", "order_days", "first_order_date", "last_order_date"]]
     days_so_far = f.groupby("customer_id", sort=False)["order_days"].cumsum()
     bought = (days_so_far > 0) & f["first_order_date"].notna()
     for end, idx in f[bought].groupby("quarter_end", sort=True).groups.items():
         if len(idx) < 20:
             continue
-        rows = f.loc[idx]
-        first = rows["first_order_date"]
-        rfm = pd.DataFrame({"customer_id": rows["customer_id"].to_numpy(),
-                            "frequency": (days_so_far.loc[idx] - 1).astype("int64").to_numpy(),
-                            "recency": ((rows["last_order_date"] - first).dt.days / unit).to_numpy(),
-                            "T": ((pd.Timestamp(end) - first).dt.days / unit).to_numpy()})
+        summary = btyd.rfm_from_panel(cols, pd.Timestamp(end), config=config)
+        ids = f.loc[idx, "customer_id"]
+        rfm = summary.reindex(ids.to_numpy()).rename_axis("customer_id").reset_index()
         try:
             model = btyd.BetaGeoModel(penalizer=0.001).fit(rfm)
             out.loc[idx] = np.asarray(model.p_alive(rfm), dtype=float)

@@ -4,23 +4,27 @@ Everything here starts from the customer-quarter panel (:func:`bestandlib.panel.
 per-customer summary (:func:`bestandlib.panel.customer_summary`) and returns tidy DataFrames; plot
 functions take such a frame and ``ax=None`` and return the axes.
 
-Definitions used throughout (one place, so every table and chart counts the same way)
-----------------------------------------------------------------------------------------
-active in a quarter
+Definitions used throughout: those of :mod:`bestandlib.concepts` (one place for the whole kit, so
+every page counts the same way); ``L`` = ``phases.lost_quarters`` (4).
+
+ordering in a quarter (column ``active_customers`` of :func:`quarterly_overview`)
     at least one order in the quarter (``orders > 0``; a credit note alone is not an order).
-customer base (active in 12 months)
-    ordered in at least one of the trailing four quarters (the quarter itself and the three before);
-    ``customer_summary(...).active`` and the KPI "active customers" use this 12-month definition.
+customer base = active (the KPI "active customers")
+    :mod:`~bestandlib.concepts` "active": ordered in at least one of the trailing ``L`` quarters (the
+    quarter itself and the ``L - 1`` before); ``customer_summary(...).active``, the valuation frame
+    and the phases that are not "lost" count the same customers.
 new
-    the customer's first order ever falls into the quarter. In the first quarter of the data every
-    customer counts as new (older customers cannot be told apart); the flows chart cuts that bar off.
-lost
-    the quarter completes four consecutive quarters without an order: the customer's last order was
-    exactly four quarters earlier. This is the quarter in which the customer leaves the customer base,
-    so ``base(q) = base(q-1) + new(q) + reactivated(q) - lost(q)`` holds exactly.
+    concepts "acquired": the customer's first order ever falls into the quarter. In the first quarter
+    of the data every customer counts as new (older customers cannot be told apart); the flows chart
+    cuts that bar off.
+lost (in the quarter)
+    concepts "became lost", a flow: the quarter completes ``L`` consecutive quarters without an order
+    (the last order was exactly ``L`` quarters earlier). This is the quarter in which the customer
+    leaves the customer base and enters the state "lost" of :mod:`bestandlib.phases`, so
+    ``base(q) = base(q-1) + new(q) + reactivated(q) - lost(q)`` holds exactly.
 reactivated
-    ordered in the quarter after at least four consecutive quarters without an order (i.e. after having
-    been counted as lost).
+    concepts "returned": ordered in the quarter after at least ``L`` consecutive quarters without an
+    order (i.e. after having been counted as lost).
 lost revenue
     revenue of a lost customer in the four quarters up to and including the quarter of their last order
     (what the customer was worth in their last year).
@@ -34,7 +38,8 @@ import pandas as pd
 
 from bestandlib import i18n
 from bestandlib.errors import BestandError, ConfigError
-from bestandlib.panel import quarter_index
+from bestandlib import concepts
+from bestandlib.concepts import quarter_index
 from bestandlib.periods import parse_quarter
 
 _LABELS = {
@@ -100,37 +105,34 @@ def _history_config(config) -> dict:
 
 # --- per customer-quarter flags ------------------------------------------------------------------------
 
-def _flags(panel: pd.DataFrame) -> pd.DataFrame:
-    """The panel with the flow flags of the module docstring, vectorised (no per-customer Python).
+def _flags(panel: pd.DataFrame, config=None) -> pd.DataFrame:
+    """The panel with the flow flags of the module docstring (:func:`bestandlib.concepts.customer_states`).
 
     Relies on the panel being dense per customer (one row per quarter from the first quarter on), so
     ``shift(k)`` within a customer is "k quarters earlier".
     """
     p = panel[["customer_id", "quarter", "revenue", "margin", "orders", "first_order_date",
                "last_order_date"]].sort_values(["customer_id", "quarter"], ignore_index=True)
-    p["qi"] = quarter_index(p["quarter"])
-    last_qi = _date_qi(p["last_order_date"])
-    first_qi = _date_qi(p["first_order_date"])
+    st = concepts.customer_states(p, config)
+    lost_quarters = concepts.concept_settings(config)["lost_quarters"]
+    p["qi"] = st["qi"]
     by = p.groupby("customer_id", sort=False)
-    prev_last_qi = last_qi.groupby(p["customer_id"], sort=False).shift(1)
-    gap = p["qi"] - last_qi  # quarters since the last order (NaN before the first order)
-    p["ordered"] = p["orders"] > 0
-    p["in_base"] = gap <= 3
-    p["new"] = first_qi == p["qi"]
-    p["reactivated"] = p["ordered"] & ((p["qi"] - prev_last_qi) >= 5)
-    p["lost"] = gap == 4
+    p["ordered"] = st["ordered"]
+    p["in_base"] = st["active"]
+    p["new"] = st["acquired"]
+    p["reactivated"] = st["returned"]
+    p["lost"] = st["became_lost"]
     # trailing-4-quarter sums as differences of running sums (rows before the first quarter are 0)
     for col in ["revenue", "margin"]:
         cum = by[col].cumsum()
         p[f"{col}_12m"] = cum - cum.groupby(p["customer_id"], sort=False).shift(4).fillna(0.0)
+    # revenue of the 12 months up to the last order quarter of a customer lost now (L quarters back)
     p["revenue_12m_year_before"] = (
-        p.groupby("customer_id", sort=False)["revenue_12m"].shift(4).fillna(0.0))
+        p.groupby("customer_id", sort=False)["revenue_12m"].shift(lost_quarters).fillna(0.0))
     return p
 
 
-def _date_qi(dates: pd.Series) -> pd.Series:
-    """Quarter index of dates as float (NaN for NaT)."""
-    return (dates.dt.year * 4 + dates.dt.quarter - 1).astype("float64")
+_date_qi = concepts.date_quarter_index
 
 
 def _select_quarters(df: pd.DataFrame, quarters) -> pd.DataFrame:
@@ -144,7 +146,7 @@ def _select_quarters(df: pd.DataFrame, quarters) -> pd.DataFrame:
     return df[df["quarter"].isin(wanted)].reset_index(drop=True)
 
 
-def quarterly_overview(panel: pd.DataFrame, quarters=None) -> pd.DataFrame:
+def quarterly_overview(panel: pd.DataFrame, quarters=None, config=None) -> pd.DataFrame:
     """Revenue, margin and customer flows per quarter.
 
     Parameters
@@ -154,6 +156,8 @@ def quarterly_overview(panel: pd.DataFrame, quarters=None) -> pd.DataFrame:
     quarters : int, str, Period or iterable, optional
         Which quarters to return: ``None`` all, an int the last n, or a list of quarters. The flows
         are always computed on the full history, so restricting the output never changes a number.
+    config : dict, optional
+        Full configuration (``phases.lost_quarters``, see :mod:`bestandlib.concepts`); None = defaults.
 
     Returns
     -------
@@ -167,7 +171,7 @@ def quarterly_overview(panel: pd.DataFrame, quarters=None) -> pd.DataFrame:
                "new_customers", "reactivated_customers", "lost_customers", "lost_revenue"]
     if panel.empty:
         return pd.DataFrame(columns=columns)
-    p = _flags(panel)
+    p = _flags(panel, config)
     p["lost_revenue"] = p["revenue_12m_year_before"].where(p["lost"], 0.0)
     out = p.groupby("quarter", sort=True).agg(
         revenue=("revenue", "sum"),
@@ -526,7 +530,7 @@ def _change(value: float, before: float, unit: str) -> float:
     return value / before - 1 if before != 0 else np.nan
 
 
-def kpi_summary(panel: pd.DataFrame, quarter, customers=None) -> pd.DataFrame:
+def kpi_summary(panel: pd.DataFrame, quarter, customers=None, config=None) -> pd.DataFrame:
     """The executive-summary KPIs for ``quarter`` with changes vs the previous quarter and a year ago.
 
     Parameters
@@ -538,6 +542,8 @@ def kpi_summary(panel: pd.DataFrame, quarter, customers=None) -> pd.DataFrame:
     customers : DataFrame, Series or iterable of ids, optional
         Restrict the KPIs to these customers (e.g. one business unit: ``tables.customers.query(...)``);
         a DataFrame needs a ``customer_id`` column.
+    config : dict, optional
+        Full configuration (``phases.lost_quarters``, see :mod:`bestandlib.concepts`); None = defaults.
 
     Returns
     -------
@@ -557,14 +563,14 @@ def kpi_summary(panel: pd.DataFrame, quarter, customers=None) -> pd.DataFrame:
     12-month revenue of the top 10 % (rounded up) of customers with positive 12-month revenue.
     """
     q = parse_quarter(quarter)
-    qi = q.year * 4 + q.quarter - 1
+    qi = quarter_index(q)
     if customers is not None:
         ids = customers["customer_id"] if isinstance(customers, pd.DataFrame) else customers
         ids = pd.Series(list(ids) if not isinstance(ids, pd.Series) else ids).astype(str)
         panel = panel[panel["customer_id"].isin(set(ids))]
     if panel.empty or str(q) > panel["quarter"].max():
         raise BestandError(f"The panel does not reach {q}; build it with until={str(q)!r}.")
-    flags = _flags(panel)
+    flags = _flags(panel, config)
     now, prev, year = _kpis_at(flags, qi), _kpis_at(flags, qi - 1), _kpis_at(flags, qi - 4)
     rows = []
     for key, (de, en, unit) in _KPIS.items():

@@ -131,6 +131,21 @@ LABELS: dict[str, dict[str, str]] = {
     "indicator_complaint_rate": {"de": "Reklamationsquote", "en": "complaint rate"},
     "score_without": {"de": "Nicht im Kundenwert, weil die Daten fehlen (Gewichte der übrigen Indikatoren anteilig erhöht)",
                       "en": "Not in the score because the data are missing (the other indicators' weights raised in proportion)"},
+    # churn risk per customer group (bestandlib.churn, segment_model / risk_source)
+    "churn_segment_established": {"de": "Bestandskunden (Churn-Modell)", "en": "Established customers (churn model)"},
+    "churn_segment_onboarding": {"de": "Neukunden (Onboarding-Modell)", "en": "New customers (onboarding model)"},
+    "churn_segment_purchase_model": {"de": "Ohne Bestellung seit 2 Quartalen (Kaufmodell, 1 − P(aktiv))",
+                                     "en": "No order for 2 quarters (purchase model, 1 − P(alive))"},
+    "churn_segment_recency": {"de": "Aktualitäts-Score (kein Modell)", "en": "Recency score (no model)"},
+    "onboarding_nothing_to_learn": {
+        "de": "Unter den Neukunden ist in diesen Daten (fast) keine Abwanderung beobachtet: das Onboarding-Modell "
+              "lässt sich im Rückblicktest nicht prüfen; seine Werte sind entsprechend niedrig.",
+        "en": "Hardly any churn of new customers is observed in these data: the onboarding model cannot be "
+              "tested in the backtest; its scores are correspondingly low."},
+    "risk_source_model": {"de": "Churn-Modell", "en": "churn model"},
+    "risk_source_onboarding": {"de": "Onboarding-Modell (Neukunden)", "en": "onboarding model (new customers)"},
+    "risk_source_btyd": {"de": "Kaufmodell (BG/NBD)", "en": "purchase model (BG/NBD)"},
+    "risk_source_recency": {"de": "Aktualitäts-Score", "en": "recency score"},
     # groups of an empty customer master (bestandlib.groups)
     "all_customers": {"de": "alle Kunden", "en": "all customers"},
     "unassigned": {"de": "nicht zugeordnet", "en": "unassigned"},

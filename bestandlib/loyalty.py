@@ -14,9 +14,14 @@ cost_to_serve      (contacts + complaints) per 1,000 EUR        median          
 margin             contribution margin / net revenue            median              higher
 breadth            distinct product groups bought               mean                higher
 recommendation     NPS of the latest survey (optional)          NPS points          higher
-kept_vs_new        margin of a loyal customer / first-year      ratio of means      above 1
+kept_vs_new        margin of a kept customer / first-year       ratio of means      above 1
                    margin of a newly acquired customer
 =================  ==========================================  ==================  =========
+
+``kept_vs_new`` is "1 kept = N new" of :func:`bestandlib.concepts.kept_vs_new`, the kit's one
+definition (the retention page shows the same N): kept = ordered in the last 12 months and in the 12
+months before, new = acquired in the data in the last ``actions.new_cohort_quarters`` quarters with a
+complete first year. This module adds the bootstrap interval and the verdict.
 
 The estimate of the first four claims is the relative difference ``stat(loyal) / stat(young) - 1``;
 ``effect_size`` is Cliff's delta (from the Mann-Whitney U statistic: the probability that a loyal
@@ -36,10 +41,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from bestandlib import i18n
+from bestandlib import concepts, i18n
 from bestandlib.config import ensure_config
-from bestandlib.errors import ConfigError
-from bestandlib.panel import customer_summary, quarter_index
+from bestandlib.errors import BestandError, ConfigError
+from bestandlib.concepts import quarter_index
+from bestandlib.panel import customer_summary
 from bestandlib.periods import parse_quarter, quarter_end
 
 __all__ = ["settings", "tenure_band", "loyalty_frame", "first_year_margins", "profile", "claims",
@@ -154,8 +160,7 @@ def _order_gap_cv(panel: pd.DataFrame, first_quarter, quarter, min_days: int) ->
     first purchase day inside it). ``order_days`` = purchase days in the window.
     """
     qi = quarter_index(panel["quarter"])
-    lo = first_quarter.year * 4 + first_quarter.quarter - 1
-    hi = quarter.year * 4 + quarter.quarter - 1
+    lo, hi = quarter_index(first_quarter), quarter_index(quarter)
     w = panel.loc[(qi >= lo) & (qi <= hi), ["customer_id", "quarter", "order_days", "gap_days_sum",
                                             "gap_days_sumsq", "first_gap_days"]]
     w = w.assign(customer_id=w["customer_id"].astype(str)).sort_values(["customer_id", "quarter"])
@@ -206,8 +211,9 @@ def loyalty_frame(panel: pd.DataFrame, quarter, contacts: pd.DataFrame | None = 
     DataFrame
         ``customer_id, business_unit, account_manager, phase, tenure_quarters, tenure_band, group,
         revenue_12m, margin_12m, margin_rate, order_days, order_gap_cv, contacts_12m, complaints_12m,
-        contacts_per_keur, complaints_per_keur, cost_to_serve, product_groups_12m``.
-        ``group`` is ``loyal``, ``young`` or ``other`` (see ``loyalty.compare``); ``margin_rate`` and
+        contacts_per_keur, complaints_per_keur, cost_to_serve, product_groups_12m, kept``.
+        ``group`` is ``loyal``, ``young`` or ``other`` (see ``loyalty.compare``); ``kept`` marks the
+        kept customers of "1 kept = N new" (:func:`bestandlib.concepts.kept_and_new_margins`); ``margin_rate`` and
         the per-1,000-EUR rates are NaN when revenue_12m <= 0; ``order_gap_cv`` is NaN with fewer than
         ``min_order_days`` order days in the last ``regularity_quarters`` quarters.
     """
@@ -216,7 +222,7 @@ def loyalty_frame(panel: pd.DataFrame, quarter, contacts: pd.DataFrame | None = 
     q = parse_quarter(quarter)
     end = quarter_end(q)
     start_12m = (q - 3).start_time.normalize()
-    summary = customer_summary(panel, q)
+    summary = customer_summary(panel, q, config)
     f = summary.loc[summary["active"], ["customer_id", "tenure_quarters", "revenue_12m", "margin_12m"]].copy()
     f["customer_id"] = f["customer_id"].astype(str)
     f["tenure_band"] = tenure_band(f["tenure_quarters"].to_numpy(), config, lang).set_axis(f.index)
@@ -265,44 +271,31 @@ def loyalty_frame(panel: pd.DataFrame, quarter, contacts: pd.DataFrame | None = 
     cols = ["customer_id", "business_unit", "account_manager", "phase", "tenure_quarters", "tenure_band",
             "group", "revenue_12m", "margin_12m", "margin_rate", "order_days", "order_gap_cv",
             "contacts_12m", "complaints_12m", "contacts_per_keur", "complaints_per_keur", "cost_to_serve",
-            "product_groups_12m"]
+            "product_groups_12m", "kept"]
+    km = concepts.kept_and_new_margins(panel, q, config)
+    f["kept"] = f["customer_id"].isin(set(km.loc[km["kind"] == "kept", "customer_id"]))
     return f[cols].sort_values("customer_id", ignore_index=True)
 
 
 def first_year_margins(panel: pd.DataFrame, quarter, config=None) -> pd.DataFrame:
-    """Margin of each newly acquired customer in its first ``first_year_quarters`` quarters.
+    """The new customers of "1 kept = N new" and their first-year margin.
 
-    Only customers whose first order falls after the first quarter of the data count as acquired (the
-    others were customers before the data starts), and only those whose first year is complete by
-    ``quarter``. Customers who stopped ordering within the year are included: their first year is
-    what acquiring them brought.
+    The new side of :func:`bestandlib.concepts.kept_and_new_margins`: customers acquired in the data
+    (first order after the first quarter of the data) in the last ``actions.new_cohort_quarters``
+    quarters with a complete first year by ``quarter``, and the margin of their first
+    ``actions.first_year_quarters`` quarters (customers who stopped ordering within the year
+    included: their first year is what acquiring them brought).
 
     Returns
     -------
     DataFrame
         ``customer_id, first_quarter, first_year_margin, first_year_revenue``.
     """
-    cfg = settings(config)
-    k = int(cfg["first_year_quarters"])
-    label = str(parse_quarter(quarter))
-    p = panel.loc[panel["quarter"] <= label, ["customer_id", "quarter", "revenue", "margin"]]
-    qi = quarter_index(p["quarter"])
-    first = qi.groupby(p["customer_id"]).transform("min")
-    data_start = qi.min()
-    qi_end = quarter_index(pd.Series([label])).iloc[0]
-    keep = (first > data_start) & (first + k - 1 <= qi_end) & (qi - first < k)
-    rows = p[keep]
-    out = rows.groupby("customer_id").agg(first_year_margin=("margin", "sum"),
-                                          first_year_revenue=("revenue", "sum"))
-    fq = rows.groupby("customer_id")["quarter"].min().rename("first_quarter")
-    out = out.join(fq).reset_index()
-    out["customer_id"] = out["customer_id"].astype(str)
-    return out[["customer_id", "first_quarter", "first_year_margin", "first_year_revenue"]]
+    m = concepts.kept_and_new_margins(panel, quarter, config)
+    new = m[m["kind"] == "new"].rename(columns={"margin": "first_year_margin", "revenue": "first_year_revenue"})
+    return new[["customer_id", "first_quarter", "first_year_margin", "first_year_revenue"]].reset_index(drop=True)
 
 
-# --------------------------------------------------------------------------------------------------
-# profiles and claims
-# --------------------------------------------------------------------------------------------------
 def profile(frame: pd.DataFrame, by: str = "tenure_band") -> pd.DataFrame:
     """Per level of ``by`` (tenure band or phase): customers and the median of each measure.
 
@@ -397,7 +390,10 @@ def claims(frame: pd.DataFrame, first_year: pd.DataFrame | None = None,
     frame : DataFrame
         Output of :func:`loyalty_frame` (uses ``group`` and the measure columns).
     first_year : DataFrame, optional
-        Output of :func:`first_year_margins`; adds the "1 kept = N new" row.
+        Output of :func:`first_year_margins` (the new customers; the kept ones are the rows of
+        ``frame`` with ``kept``), or of :func:`bestandlib.concepts.kept_and_new_margins` (both
+        samples, column ``kind``); adds the "1 kept = N new" row, the N of
+        :func:`bestandlib.concepts.kept_vs_new` with a bootstrap interval.
     recommendation : DataFrame, optional
         One row per respondent with ``customer_id`` and ``nps_score`` (+100 promoter, 0 passive,
         -100 detractor), e.g. from :func:`bestandlib.voice.latest_responses`; adds the
@@ -424,11 +420,18 @@ def claims(frame: pd.DataFrame, first_year: pd.DataFrame | None = None,
         rows.append(_compare("recommendation", "nps", r.loc[r["group"] == "loyal", "nps_score"],
                              r.loc[r["group"] == "young", "nps_score"], "difference", 1, cfg))
     if first_year is not None:
-        row = _compare("kept_vs_new", "margin_ratio", loyal["margin_12m"], first_year["first_year_margin"],
-                       "ratio", 1, cfg, null=1.0)
-        row["n_young"] = int(first_year["first_year_margin"].notna().sum())
-        row["value_loyal"] = float(loyal["margin_12m"].mean()) if len(loyal) else np.nan
-        row["value_young"] = float(first_year["first_year_margin"].mean()) if len(first_year) else np.nan
+        if "kind" in first_year.columns:
+            kept = first_year.loc[first_year["kind"] == "kept", "margin"]
+            new = first_year.loc[first_year["kind"] == "new", "margin"]
+        elif "kept" in frame.columns:
+            kept, new = frame.loc[frame["kept"].astype(bool), "margin_12m"], first_year["first_year_margin"]
+        else:
+            raise BestandError("claims: the kept customers of '1 kept = N new' are missing; pass the frame "
+                               "of loyalty_frame (column kept) or concepts.kept_and_new_margins as first_year.")
+        row = _compare("kept_vs_new", "margin_ratio", kept, new, "ratio", 1, cfg, null=1.0)
+        row["n_young"] = int(new.notna().sum())
+        row["value_loyal"] = float(kept.mean()) if len(kept) else np.nan
+        row["value_young"] = float(new.mean()) if len(new) else np.nan
         rows.append(row)
     out = pd.DataFrame(rows)
     out["sentence_de"] = [_sentence(r, "de", cfg) for r in out.itertuples()]
@@ -466,12 +469,12 @@ def _sentence(r, lang: str, cfg: dict) -> str:
         head = (f"1 gehaltener Kunde = {n} neue – {word}" if de else f"1 kept customer = {n} new – {word}")
         if r.verdict_key == "too_few":
             return f"{claim} – {word} (n = {r.n_loyal} / {r.n_young})."
-        body = (f"Deckungsbeitrag eines treuen Kunden in 12 Monaten im Mittel {i18n.fmt_eur(r.value_loyal, lang)} "
-                f"({loyal_def}) gegenüber {i18n.fmt_eur(r.value_young, lang)} im ersten Jahr eines neuen Kunden "
+        body = (f"Deckungsbeitrag eines gehaltenen Kunden (Kauf in beiden letzten Jahren, n = {r.n_loyal}) in "
+                f"12 Monaten im Mittel {i18n.fmt_eur(r.value_loyal, lang)} gegenüber {i18n.fmt_eur(r.value_young, lang)} im ersten Jahr eines neuen Kunden "
                 f"(n = {r.n_young}); {level}-%-KI {i18n.fmt_number(r.ci_low, lang, 1)} bis "
                 f"{i18n.fmt_number(r.ci_high, lang, 1)}." if de else
-                f"12-month margin of a loyal customer {i18n.fmt_eur(r.value_loyal, lang)} on average "
-                f"({loyal_def}) against {i18n.fmt_eur(r.value_young, lang)} in a new customer's first year "
+                f"12-month margin of a kept customer (ordered in both of the last two years, n = {r.n_loyal}) "
+                f"{i18n.fmt_eur(r.value_loyal, lang)} on average against {i18n.fmt_eur(r.value_young, lang)} in a new customer's first year "
                 f"(n = {r.n_young}); {level}% CI {i18n.fmt_number(r.ci_low, lang, 1)} to "
                 f"{i18n.fmt_number(r.ci_high, lang, 1)}.")
         return f"{head}: {body}"

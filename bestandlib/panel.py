@@ -800,12 +800,15 @@ def _finish(panel: pd.DataFrame) -> pd.DataFrame:
 # --- per-customer summary ----------------------------------------------------------------------------
 
 def quarter_index(quarter: pd.Series) -> pd.Series:
-    """Integer quarter index ``year * 4 + quarter - 1`` of a Series of "2025Q4" strings (vectorised)."""
-    q = quarter.astype("str")
-    return q.str.slice(0, 4).astype("int64") * 4 + q.str.slice(5, 6).astype("int64") - 1
+    """Integer quarter index ``year * 4 + quarter - 1`` of a Series of "2025Q4" strings (vectorised).
+
+    The one definition lives in :func:`bestandlib.concepts.quarter_index`; kept here for callers."""
+    from bestandlib import concepts
+
+    return concepts.quarter_index(quarter)
 
 
-def customer_summary(panel: pd.DataFrame, quarter) -> pd.DataFrame:
+def customer_summary(panel: pd.DataFrame, quarter, config=None) -> pd.DataFrame:
     """One row per customer known by ``quarter``: trailing-12-month figures and recency.
 
     Parameters
@@ -814,6 +817,8 @@ def customer_summary(panel: pd.DataFrame, quarter) -> pd.DataFrame:
         The panel from :func:`build_panel`, reaching at least ``quarter``.
     quarter : str or Period
         The reporting quarter.
+    config : dict, optional
+        Full configuration (the active window ``phases.lost_quarters``); None = the defaults.
 
     Returns
     -------
@@ -821,14 +826,15 @@ def customer_summary(panel: pd.DataFrame, quarter) -> pd.DataFrame:
         ``customer_id, revenue_12m, margin_12m, revenue_prev_12m, orders_12m, first_order_date,
         last_order_date, tenure_quarters, days_since_last_order, active``, sorted by ``customer_id``.
         "12m" are the four quarters ending with ``quarter``; ``revenue_prev_12m`` the four before them.
-        ``active`` is True when the customer ordered in the trailing four quarters
-        (``orders_12m > 0``; credit notes alone do not make a customer active).
+        ``active`` is :mod:`bestandlib.concepts`' definition: an order in the last
+        ``phases.lost_quarters`` quarters (4 by default, then ``orders_12m > 0``; credit notes alone
+        do not make a customer active).
     """
     q = parse_quarter(quarter)
     label = str(q)
     if panel.empty or label > panel["quarter"].max():
         raise BestandError(f"The panel ends before {label}; build it with until={label!r}.")
-    qi = q.year * 4 + q.quarter - 1
+    qi = quarter_index(q)
     rows = panel.loc[panel["quarter"] <= label, ["customer_id", "quarter", "revenue", "margin", "orders"]]
     age = qi - quarter_index(rows["quarter"])  # 0 = the reporting quarter itself
     last12 = rows[age <= 3]
@@ -845,7 +851,9 @@ def customer_summary(panel: pd.DataFrame, quarter) -> pd.DataFrame:
     out[["revenue_12m", "margin_12m", "revenue_prev_12m"]] = (
         out[["revenue_12m", "margin_12m", "revenue_prev_12m"]].fillna(0.0))
     out["orders_12m"] = out["orders_12m"].fillna(0).astype("int64")
-    out["active"] = out["orders_12m"] > 0
+    from bestandlib import concepts
+
+    out["active"] = out["customer_id"].astype(str).isin(concepts.active_customers(panel, q, config))
     cols = ["customer_id", "revenue_12m", "margin_12m", "revenue_prev_12m", "orders_12m",
             "first_order_date", "last_order_date", "tenure_quarters", "days_since_last_order", "active"]
     return out[cols].sort_values("customer_id", ignore_index=True)

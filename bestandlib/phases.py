@@ -19,6 +19,9 @@ of precedence - the first rule that fits decides:
    4 quarters before.
 7. **established** (etabliert): everything else.
 
+"lost", "reactivated" and "new" are the kit's one definitions (:mod:`bestandlib.concepts`): the
+customers in any other phase than "lost" are exactly the active customers of every other page.
+
 A customer's phase in a quarter uses only data up to that quarter's end (the features are free of
 look-ahead), so the phase history is what a report in each quarter would have said.
 """
@@ -27,7 +30,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bestandlib.config import ensure_config
+from bestandlib import concepts
+from bestandlib.config import default_config, ensure_config
 from bestandlib.errors import ConfigError
 from bestandlib.periods import parse_quarter
 
@@ -50,20 +54,16 @@ _LABELS = {
 _COLORS = {"new": "#8dd3c7", "growing": "#4daf4a", "established": "#377eb8", "habituating": "#ff7f00",
            "declining": "#e41a1c", "lost": "#777777", "reactivated": "#984ea3"}
 
-_DEFAULTS = {
-    "lost_quarters": 4, "reactivated_quarters": 4, "new_quarters": 4, "decline_threshold": 0.25,
-    "growth_threshold": 0.25, "habituating_min_tenure": 8, "habituation_min_signals": 3,
-    "contact_drop": 0.40, "novelty_quarters": 6, "interval_rise": 0.50, "complaint_rise": 0.50,
-    "sow_drop": 0.10, "satisfaction_drop": 1.0,
-}
+def _actions_section(config) -> dict:
+    return ensure_config(config).get("actions") or default_config()["actions"]
 
 
 def phase_settings(config=None) -> dict:
-    """The ``phases`` section with defaults filled in."""
+    """The ``phases`` section with the defaults of ``bestand.yml`` filled in (the only defaults)."""
     cfg = ensure_config(config)
-    out = dict(_DEFAULTS)
+    out = default_config()["phases"]
     section = cfg.get("phases") or {}
-    unknown = set(section) - set(_DEFAULTS)
+    unknown = set(section) - set(out)
     if unknown:
         raise ConfigError(f"Unknown key(s) in phases: {sorted(unknown)}")
     out.update(section)
@@ -104,25 +104,18 @@ def assign_phases(features: pd.DataFrame, config=None) -> pd.DataFrame:
     -------
     DataFrame
         ``customer_id, quarter, phase, signals`` (number of habituation signals), sorted by
-        customer and quarter.
+        customer and quarter. Quarters before a customer's first order (a credit note alone) have no
+        phase: the relationship, and every count of :mod:`bestandlib.concepts`, starts with the
+        first order, so the customers in a phase other than "lost" are exactly the active ones.
     """
     s = phase_settings(config)
     f = features.sort_values(["customer_id", "quarter"]).reset_index(drop=True)
     cid = f["customer_id"]
-    L = int(s["lost_quarters"])
-    orders_L = f.groupby("customer_id", sort=False)["orders"].rolling(L, min_periods=1).sum().reset_index(
-        level=0, drop=True)
-    lost = (orders_L == 0) & (f["tenure_quarters"] >= L - 1)
-
-    # Reactivation: an order after a gap of >= L empty quarters; the phase lasts reactivated_quarters.
-    ordered = f["orders"] > 0
-    prev_gap = orders_L.groupby(cid, sort=False).shift(1)  # orders in the L quarters before this one
-    returned = ordered & (prev_gap == 0)
-    qi = f["quarter_index"] if "quarter_index" in f else pd.Series(np.arange(len(f)), index=f.index)
-    last_return = qi.where(returned).groupby(cid, sort=False).ffill()
-    reactivated = (qi - last_return < int(s["reactivated_quarters"])) & ~lost
-
-    new = f["tenure_quarters"] < int(s["new_quarters"])
+    # lost, reactivated and new: the kit's one definition (bestandlib.concepts), same windows
+    states = concepts.customer_states(f[["customer_id", "quarter", "orders", "tenure_quarters"]],
+                                      {"phases": s, "actions": _actions_section(config)})
+    lost, reactivated, new = states["lost"], states["reactivated"], states["new"]
+    customer = states["has_ordered"].to_numpy()  # a relationship starts with the first order
     prev = f["revenue_prev_4q"]
     growth = (f["revenue_4q"] - prev) / prev.where(prev > 0)
     declining = growth <= -float(s["decline_threshold"])
@@ -134,8 +127,9 @@ def assign_phases(features: pd.DataFrame, config=None) -> pd.DataFrame:
     phase = np.select([lost, reactivated, new, declining, habituating, growing],
                       ["lost", "reactivated", "new", "declining", "habituating", "growing"],
                       default="established")
-    return pd.DataFrame({"customer_id": cid, "quarter": f["quarter"], "phase": phase,
-                         "signals": signals.astype(int)})
+    out = pd.DataFrame({"customer_id": cid, "quarter": f["quarter"], "phase": phase,
+                        "signals": signals.astype(int)})
+    return out[customer].reset_index(drop=True)
 
 
 def _runs(phases: pd.DataFrame) -> pd.DataFrame:

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from bestandlib import i18n
+from bestandlib import concepts, i18n
 from bestandlib.config import ensure_config
 from bestandlib.errors import ConfigError
 from bestandlib.periods import parse_quarter, quarter_end, quarter_label
@@ -121,7 +121,7 @@ def _check_choice(value, allowed, key):
 # customer frame
 # --------------------------------------------------------------------------------------------------
 def customer_frame(panel: pd.DataFrame, customers: pd.DataFrame, potentials: pd.DataFrame | None,
-                   quarter, complaints: pd.DataFrame | None = None) -> pd.DataFrame:
+                   quarter, complaints: pd.DataFrame | None = None, config=None) -> pd.DataFrame:
     """One row per customer active in the 12 months up to the end of ``quarter``, with the indicators.
 
     Parameters
@@ -137,6 +137,8 @@ def customer_frame(panel: pd.DataFrame, customers: pd.DataFrame, potentials: pd.
         The quarter of the report, e.g. ``"2025Q4"``.
     complaints : DataFrame, optional
         ``customer_id, complaint_date, ...``; ``None`` leaves ``complaint_rate`` empty (NaN).
+    config : dict, optional
+        Full configuration (the active window ``phases.lost_quarters``); None = the defaults.
 
     Returns
     -------
@@ -148,8 +150,10 @@ def customer_frame(panel: pd.DataFrame, customers: pd.DataFrame, potentials: pd.
 
     Notes
     -----
-    - Active: at least one order in the trailing four quarters, or non-zero revenue in them (a
-      credit note alone makes a customer active, with negative revenue).
+    - Active: :mod:`bestandlib.concepts` "active", at least one order in the trailing
+      ``phases.lost_quarters`` (4) quarters; a credit note alone is no order and does not make a
+      customer active (the same customers as ``customer_summary(...).active``, the KPI "active
+      customers" of :func:`bestandlib.history.kpi_summary` and the phases other than "lost").
     - ``margin_rate`` = margin_12m / revenue_12m, NaN when revenue_12m <= 0.
     - ``revenue_growth`` = revenue_12m / revenue of the 12 months before - 1, NaN when that is <= 0.
     - ``potential`` and ``competitive_intensity`` come from the latest assessment dated on or before
@@ -173,15 +177,15 @@ def customer_frame(panel: pd.DataFrame, customers: pd.DataFrame, potentials: pd.
                       if c in panel.columns]].copy()
     p["customer_id"] = p["customer_id"].astype(str)
     # Quarters back from the report quarter: 0 = this quarter, 3 = oldest of the trailing 12 months.
-    # Parse each distinct quarter label once (the panel repeats them for every customer).
-    labels = p["quarter"].astype(str)
-    ordinals = {lab: parse_quarter(lab).ordinal for lab in labels.unique()}
-    p["age"] = q.ordinal - labels.map(ordinals).astype("int64")
+    p["age"] = concepts.quarter_index(q) - concepts.quarter_index(p["quarter"])
     p = p[p["age"] >= 0]
+    state = concepts.status_at(p, q, config).set_index("customer_id")
 
     t12 = p[p["age"] < 4].groupby("customer_id").agg(
         revenue_12m=("revenue", "sum"), margin_12m=("margin", "sum"), orders_12m=("orders", "sum"))
-    t12 = t12[(t12["orders_12m"] > 0) | (t12["revenue_12m"] != 0)]
+    active = state.index[state["active"]]
+    t12 = t12.reindex(active).fillna({"revenue_12m": 0.0, "margin_12m": 0.0, "orders_12m": 0})
+    t12["orders_12m"] = t12["orders_12m"].astype("int64")
     prev = p[(p["age"] >= 4) & (p["age"] < 8)].groupby("customer_id")["revenue"].sum()
     frame = t12.join(prev.rename("revenue_prev_12m")).reset_index()
     frame["revenue_prev_12m"] = frame["revenue_prev_12m"].fillna(0.0)
@@ -196,14 +200,9 @@ def customer_frame(panel: pd.DataFrame, customers: pd.DataFrame, potentials: pd.
     frame["share_of_wallet"] = (rev / pot).where(pot > 0)
     frame["remaining_potential"] = pot - rev
 
-    # Tenure from the first order date when the panel has it (stable even if the panel is cut),
-    # otherwise from the first panel quarter (the panel starts at the first order quarter).
-    if "first_order_date" in p.columns:
-        first = p.groupby("customer_id")["first_order_date"].min()
-        first_q = pd.Series(pd.PeriodIndex(pd.to_datetime(first).dt.to_period("Q-DEC")).asi8, index=first.index)
-    else:
-        first_q = (q.ordinal - p.groupby("customer_id")["age"].max())
-    frame["tenure_quarters"] = (q.ordinal - _mapped(frame["customer_id"], first_q)).astype("int64")
+    # Tenure as everywhere (bestandlib.concepts): from the first order date when the panel has it
+    # (stable even if the panel is cut), otherwise from the first panel quarter.
+    frame["tenure_quarters"] = _mapped(frame["customer_id"], state["tenure_quarters"]).astype("int64")
 
     window = p[p["age"] < _REGULARITY_QUARTERS]
     with_orders = (window["orders"] > 0).groupby(window["customer_id"]).sum()
@@ -436,7 +435,7 @@ def migration_matrix(table: pd.DataFrame, value: str = "customers") -> pd.DataFr
 def matrix_at(panel, customers, potentials, quarter, complaints=None, config=None,
               lang: str = "de") -> pd.DataFrame:
     """:func:`four_field_matrix` of :func:`customer_frame` at ``quarter`` (data up to its end)."""
-    frame = customer_frame(panel, customers, potentials, quarter, complaints)
+    frame = customer_frame(panel, customers, potentials, quarter, complaints, config=config)
     return four_field_matrix(frame, config, lang)
 
 
@@ -696,7 +695,7 @@ def customer_value_table(panel, customers, potentials, quarter, complaints=None,
     """
     q = parse_quarter(quarter)
     labels = _labels(_section(config), lang)
-    frame = customer_frame(panel, customers, potentials, q, complaints)
+    frame = customer_frame(panel, customers, potentials, q, complaints, config=config)
     matrix = four_field_matrix(frame, config, lang)
     units = customers["business_unit"].dropna().unique() if "business_unit" in customers.columns else None
     scores = customer_score(frame, config, business_units=units)

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from bestandlib import i18n
+from bestandlib import concepts, i18n
 from bestandlib.config import ensure_config
 from bestandlib.errors import ConfigError
 from bestandlib.panel import customer_summary
@@ -288,12 +288,16 @@ def respondent_groups(panel: pd.DataFrame, quarter, customers: pd.DataFrame | No
 
     config = ensure_config(config)
     g = settings(config)["groups"]
-    summ = customer_summary(panel, quarter)
+    summ = customer_summary(panel, quarter, config)
     out = summ[["customer_id", "tenure_quarters"]].copy()
     out["customer_id"] = out["customer_id"].astype(str)
     out["tenure_band"] = loyalty.tenure_band(out["tenure_quarters"].to_numpy(), config, lang).set_axis(out.index)
-    days = summ["days_since_last_order"].astype(float)
-    inactive = (days > 91.3 * int(g["inactive_quarters"])) | summ["last_order_date"].isna()
+    # no order in the last inactive_quarters quarters, or lost (bestandlib.concepts): quarter terms, as
+    # everywhere in the kit
+    state = concepts.status_at(panel, quarter, config).set_index("customer_id").reindex(out["customer_id"])
+    since = state["quarters_since_order"].to_numpy(dtype=float)
+    inactive = pd.Series(~(since < int(g["inactive_quarters"])) | state["lost"].fillna(True).to_numpy(bool),
+                         index=summ.index)
     shrinking = (summ["revenue_prev_12m"] > 0) & (summ["revenue_12m"] < float(g["shrink_share"]) * summ["revenue_prev_12m"])
     loyal = ~inactive & ~shrinking & (summ["tenure_quarters"] >= int(g["loyal_min_quarters"]))
     out["loyalty_group"] = np.select([(inactive | shrinking).to_numpy(), loyal.to_numpy()], ["at_risk", "loyal"],

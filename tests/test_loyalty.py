@@ -78,11 +78,14 @@ class TestFrame:
         rows = [("OLD", "2020-01-10", "A", 100, 10), ("OLD", "2020-06-01", "A", 100, 10),
                 ("NEW", "2021-02-01", "A", 100, 30), ("NEW", "2021-12-01", "A", 100, 30),
                 ("NEW", "2022-02-01", "A", 100, 99),      # second year: not counted
-                ("LATE", "2025-09-01", "A", 100, 50)]      # first year not complete by 2025Q4
+                ("LATE", "2022-09-01", "A", 100, 50)]      # first year not complete by 2022Q4
         panel = build_panel(_orders(rows), until="2025Q4")
-        fy = loyalty.first_year_margins(panel, "2025Q4")
+        fy = loyalty.first_year_margins(panel, "2022Q4")
         assert fy["customer_id"].tolist() == ["NEW"]
         assert fy["first_year_margin"].iloc[0] == 60 and fy["first_quarter"].iloc[0] == "2021Q1"
+        # the one definition of "1 kept = N new": new = acquired in the last actions.new_cohort_quarters
+        # (8) quarters with a complete first year, so at 2025Q4 NEW (2021Q1) is too old to count
+        assert loyalty.first_year_margins(panel, "2025Q4").empty
 
 
 def _claims_frame(seed=0, n=200, shift=True):
@@ -98,7 +101,7 @@ def _claims_frame(seed=0, n=200, shift=True):
             "cost_to_serve": rng.lognormal(np.log(1.0) - 0.7 * s, 0.3, n),
             "margin_rate": rng.normal(0.35 + 0.05 * s, 0.02, n),
             "product_groups_12m": rng.poisson(3 + 3 * s, n),
-            "margin_12m": rng.normal(3000.0, 300.0, n)}))
+            "margin_12m": rng.normal(3000.0, 300.0, n), "kept": group == "loyal"}))
     return pd.concat(rows, ignore_index=True)
 
 
