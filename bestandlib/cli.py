@@ -117,15 +117,19 @@ def cmd_validate(args) -> int:
         print(counts.to_string(index=False, formatters={c: "{:,}".format for c in
                                                          ("rows_read", "rows_excluded", "rows_used")}))
         print()
-        print(_readiness_text(tables, cfg))
+        print(_readiness_text(tables, cfg, data_dir))
     print(f"{data_dir}: valid ({len(problems)} warning(s), {time.perf_counter() - t0:.1f} s).")
     return 0
 
 
-def _readiness_text(tables, cfg) -> str:
+def _readiness_text(tables, cfg, data_dir) -> str:
     """What the data allow at their latest complete quarter: the data coverage and every section
-    that cannot run, with its reason (the entry page's "Data coverage" block, in English)."""
-    from bestandlib import needs, panel, periods
+    that cannot run, with its reason (the entry page's "Data coverage" block, in English).
+
+    The panel it needs is cached like a report's (same key), so the `bestand report` that usually
+    follows does not aggregate the order lines again.
+    """
+    from bestandlib import needs, periods, session
 
     first, last = tables.order_date_range()
     if last is None or last != last:  # NaT: no orders
@@ -134,7 +138,8 @@ def _readiness_text(tables, cfg) -> str:
     if periods.quarter_end(q) < first:
         q = periods.parse_quarter(str(last.to_period("Q")))
     cut = tables.cut(periods.quarter_end(q))
-    facts = needs.facts(cut, panel.build_panel(cut.orders, until=str(q), config=cfg), q)
+    pnl = session.panel_cached(cut, q, data_key=session.cache_key(Path(data_dir).resolve(), cfg), config=cfg)
+    facts = needs.facts(cut, pnl, q)
     data, skipped = needs.coverage_view(cut, facts, cfg, "en")
     lines = [f"Readiness at {q} ({facts.quarters} quarters of history, {facts.customers:,} active customers):",
              data.to_string(index=False)]
