@@ -5,16 +5,18 @@ phase and churn-risk level to a standardized measure (or a list of measures, bes
 like this::
 
     playbook = actions.load_playbook(s.config, s.lang)          # validated, one row per combination
+    frame, source = actions.plan_inputs(s, value, phase)         # model / btyd / recency
     acts = actions.assign_actions(frame, s.config, s.lang)       # next-best action per customer
-    s.save_table(actions.actions_table(acts), "actions")
-    actions.write_action_lists(acts, s.output_dir / "actions", s.lang)
-    ratio = actions.kept_vs_new_ratio(s.panel, s.quarter, acts["margin_at_risk"].sum(), s.config)
+    s.save_table(actions.actions_table(acts, s.has_margin), "actions")
+    actions.write_action_lists(acts, s.output_dir / "actions", s.lang, s.has_margin)
 
 ``frame`` has one row per customer: ``customer_id, account_manager, quadrant_key, phase,
-churn_probability, margin_at_risk`` and optionally ``name, business_unit, habituation_flag,
-reason_1..reason_3, routine_units`` (attention already taken by routine contacts, see
-:func:`contact_load`). ``margin_at_risk`` = churn probability x expected contribution margin of the next
-12 months (``bestandlib.churn``).
+churn_probability, margin_at_risk`` and optionally ``name, business_unit, risk_score, risk_source,
+value_12m, habituation_flag, reason_1..reason_3, routine_units`` (attention already taken by routine
+contacts, see :func:`contact_load`). ``margin_at_risk`` = churn probability x expected contribution
+margin of the next 12 months (``bestandlib.churn``; revenue without margins). Customers no model scores
+have a recency ``risk_score`` instead (:func:`recency_risk`, not a probability): no margin at risk, they
+are ranked by the score after those with one (:func:`plan_frame`).
 
 Two limits keep the plan honest. The *contact budget* caps the attention units a customer receives per
 quarter, routine contacts included: retention must not steal the customer's attention. The *capacity*
@@ -34,15 +36,16 @@ import pandas as pd
 from bestandlib import i18n
 from bestandlib.config import ensure_config
 from bestandlib.errors import BestandError, ConfigError
-from bestandlib import concepts
+from bestandlib import concepts, phases
 from bestandlib.concepts import quarter_index
 from bestandlib.periods import parse_quarter
 
 __all__ = ["QUADRANTS", "PHASES", "RISK_LEVELS", "ACTIONS_COLUMNS", "actions_settings", "measure_table",
            "load_playbook", "risk_level", "contact_load", "assign_actions", "actions_table",
            "action_summary", "manager_lists", "write_action_lists", "kept_vs_new_ratio",
-           "kept_vs_new_sentence", "log_status", "treated_vs_untreated", "NOT_RANDOMISED",
-           "simple_phases", "recency_risk",
+           "kept_vs_new_sentence", "kept_vs_new_frame", "log_status", "treated_vs_untreated",
+           "simple_phases", "recency_risk", "STATUS", "RISK_SOURCES", "risk_scores", "plan_frame",
+           "plan_inputs", "risk_source_counts", "playbook_matrix", "for_display", "plan_notes", "label_actions",
            "plot_manager_load", "plot_margin_by_action"]
 
 QUADRANTS = ("top", "premium", "development", "small", "unassessed")
@@ -50,60 +53,38 @@ PHASES = ("new", "growing", "established", "habituating", "declining", "lost", "
 RISK_LEVELS = ("low", "medium", "high")
 
 #: Columns of ``tables/actions.csv`` (the first six are the contract named in the issue).
+#: ``churn_probability`` is a model's probability (empty where only the recency score is known);
+#: ``risk_score`` is that recency score (0..1, not a probability; empty where a model scored);
+#: ``margin_at_risk`` = probability x margin of 12 months, empty for recency-scored customers.
 ACTIONS_COLUMNS = ["customer_id", "account_manager", "action", "priority", "margin_at_risk", "reason",
                    "status", "cost", "owner_role", "action_label", "preferred_action", "attention_units",
                    "cadence", "name", "business_unit", "quadrant_key", "phase", "risk_level",
-                   "churn_probability", "routine_units", "contact_budget", "manager_rank", "rule"]
+                   "churn_probability", "risk_score", "risk_source", "routine_units", "contact_budget",
+                   "manager_rank", "rule"]
 
-ROLES = {
-    "account_manager": {"de": "Außendienst", "en": "Account manager"},
-    "key_account_manager": {"de": "Key-Account-Manager", "en": "Key account manager"},
-    "sales_director": {"de": "Vertriebsleitung", "en": "Sales director"},
-    "inside_sales": {"de": "Innendienst", "en": "Inside sales"},
-    "customer_service": {"de": "Kundenservice", "en": "Customer service"},
-    "application_specialist": {"de": "Applikationsspezialist", "en": "Application specialist"},
-    "product_management": {"de": "Produktmanagement", "en": "Product management"},
-    "marketing": {"de": "Marketing", "en": "Marketing"},
-}
+#: Roles that own a measure (catalogue ``role_<key>``).
+ROLES = ("account_manager", "key_account_manager", "sales_director", "inside_sales", "customer_service",
+         "application_specialist", "product_management", "marketing")
 # Occurrences per quarter: the budget and the cost are per quarter.
 CADENCES = {"once": 1.0, "monthly": 3.0, "quarterly": 1.0, "half_yearly": 0.5, "yearly": 0.25}
 _MEASURE_FIELDS = {"de", "en", "owner_role", "cadence", "cost", "attention_units"}
 _SETTINGS = {"risk_levels", "unknown_risk", "contact_budget", "channel_units", "capacity", "measures",
              "playbook", "new_cohort_quarters", "first_year_quarters"}
 
-STATUS = {
-    "planned": {"de": "geplant", "en": "planned"},
-    "overflow": {"de": "Kapazität überschritten", "en": "over capacity"},
-    "over_budget": {"de": "Kontaktbudget ausgeschöpft", "en": "contact budget used up"},
-}
-PHASE_LABELS = {
-    "new": {"de": "neu", "en": "new"}, "growing": {"de": "wachsend", "en": "growing"},
-    "established": {"de": "etabliert", "en": "established"},
-    "habituating": {"de": "Gewöhnung", "en": "habituating"},
-    "declining": {"de": "rückläufig", "en": "declining"}, "lost": {"de": "verloren", "en": "lost"},
-    "reactivated": {"de": "reaktiviert", "en": "reactivated"},
-}
-RISK_LABELS = {"low": {"de": "niedrig", "en": "low"}, "medium": {"de": "mittel", "en": "medium"},
-               "high": {"de": "hoch", "en": "high"}}
-_NO_MANAGER = {"de": "(ohne Außendienst)", "en": "(no account manager)"}
-_COLS = {
-    "de": {"priority": "Priorität", "manager_rank": "Rang", "customer_id": "Kundennr.", "name": "Kunde",
-           "business_unit": "SGE", "action_label": "Maßnahme", "owner": "Verantwortlich",
-           "cadence": "Rhythmus", "margin_at_risk": "DB im Risiko (EUR)", "risk_level": "Risiko",
-           "phase": "Phase", "reason": "Begründung", "status_label": "Status", "cost": "Kosten (EUR)"},
-    "en": {"priority": "Priority", "manager_rank": "Rank", "customer_id": "Customer no.", "name": "Customer",
-           "business_unit": "Business unit", "action_label": "Measure", "owner": "Owner",
-           "cadence": "Cadence", "margin_at_risk": "Margin at risk (EUR)", "risk_level": "Risk",
-           "phase": "Phase", "reason": "Reason", "status_label": "Status", "cost": "Cost (EUR)"},
-}
-NOT_RANDOMISED = {
-    "de": "Achtung: kein randomisierter Vergleich. Behandelte Kunden wurden ausgewählt (z. B. wegen hohen "
-          "Risikos); Unterschiede können an der Auswahl liegen, nicht an der Maßnahme. Die Vergleichsgruppe "
-          "ist nur nach Quartal, Aktualität der letzten Bestellung und Deckungsbeitrag angeglichen.",
-    "en": "Caution: not a randomised comparison. Treated customers were selected (e.g. for high risk); "
-          "differences may come from the selection, not the measure. The comparison group is matched only "
-          "by quarter, recency of the last order and contribution margin.",
-}
+#: Status of a planned action (catalogue ``status_<key>``), in the order of the summaries.
+STATUS = ("planned", "overflow", "over_budget")
+#: Where the risk of the plan comes from (catalogue ``risk_source_<key>``): a tested churn model
+#: (onboarding model for new customers), the purchase model, or a recency score (no probability).
+RISK_SOURCES = ("model", "onboarding", "btyd", "recency")
+# Columns of the per-manager action lists (headers from the catalogue, key columns translated).
+_LIST_COLUMNS = ["priority", "manager_rank", "customer_id", "name", "business_unit", "action_label", "owner_role",
+                 "cadence", "margin_at_risk", "risk_level", "phase", "reason", "status", "cost"]
+_LIST_VALUES = {"owner_role": "role", "cadence": "cadence", "risk_level": "risk_level", "phase": "phase",
+                "status": "status"}
+
+
+def _no_manager(lang: str) -> str:
+    return i18n.t("no_account_manager", lang)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -245,14 +226,15 @@ def _label(spec: dict, lang: str) -> str:
 
 
 def measure_table(config=None, lang: str = "de") -> pd.DataFrame:
-    """The catalogue of measures: ``action, action_label, owner_role, owner, cadence, cost,
-    attention_units, cost_per_quarter, attention_per_quarter``."""
+    """The catalogue of measures: ``action, action_label, owner_role, cadence, cost,
+    attention_units, cost_per_quarter, attention_per_quarter`` (``action_label``: the measure's
+    configured name in ``lang``; ``owner_role`` and ``cadence`` are keys, translated on display)."""
     st = actions_settings(config)
     rows = []
     for name, m in st["measures"].items():
         k = CADENCES[m["cadence"]]
         rows.append({"action": name, "action_label": _label(m, lang), "owner_role": m["owner_role"],
-                     "owner": ROLES[m["owner_role"]][lang], "cadence": m["cadence"], "cost": m["cost"],
+                     "cadence": m["cadence"], "cost": m["cost"],
                      "attention_units": m["attention_units"], "cost_per_quarter": m["cost"] * k,
                      "attention_per_quarter": m["attention_units"] * k})
     return pd.DataFrame(rows)
@@ -265,7 +247,7 @@ def load_playbook(config=None, lang: str = "de") -> pd.DataFrame:
     -------
     DataFrame
         105 rows ``quadrant_key, phase, risk_level, rule, measures`` (tuple, best first), ``action``
-        (the first measure), ``action_label, owner_role, owner, cadence, cost_per_quarter,
+        (the first measure), ``action_label, owner_role, cadence, cost_per_quarter,
         attention_per_quarter``.
 
     Raises
@@ -288,7 +270,7 @@ def load_playbook(config=None, lang: str = "de") -> pd.DataFrame:
                 rows.append({"quadrant_key": q, "phase": p, "risk_level": r, "rule": spec["rule"],
                              "measures": spec["measures"], "action": spec["measures"][0],
                              "action_label": first["action_label"], "owner_role": first["owner_role"],
-                             "owner": first["owner"], "cadence": first["cadence"],
+                             "cadence": first["cadence"],
                              "cost_per_quarter": first["cost_per_quarter"],
                              "attention_per_quarter": first["attention_per_quarter"]})
     if gaps:
@@ -327,6 +309,192 @@ def contact_load(contacts: pd.DataFrame | None, quarter, config=None) -> pd.Data
     return out
 
 
+# --------------------------------------------------------------------------------------------------
+# the planning frame: who is at risk, by which source
+# --------------------------------------------------------------------------------------------------
+_RISK_COLUMNS = ["customer_id", "churn_probability", "habituation_flag", "reason_1", "reason_2", "reason_3",
+                 "segment_model"]
+# segment_model of churn.churn_table -> risk source of the plan
+_PER_MODEL = {"established": "model", "onboarding": "onboarding", "purchase_model": "btyd", "recency": "recency"}
+
+
+def risk_scores(panel: pd.DataFrame, tables, quarter, config=None, *, model_ok: bool, btyd_ok: bool,
+                features: pd.DataFrame | None = None, has_margin: bool = True,
+                lang: str = "de") -> tuple[pd.DataFrame | None, str]:
+    """The churn risk of the plan and its source key: ``"model"``, ``"btyd"`` or ``"recency"``.
+
+    Chosen by explicit conditions, best first:
+
+    - ``model``: the tested churn model can run (``model_ok``, e.g. ``s.available("churn.model")``)
+      and the data hold churners to learn from (:func:`bestandlib.churn.fit_current` raises
+      :class:`~bestandlib.churn.NothingToLearn` otherwise): :func:`bestandlib.churn.churn_table`
+      (onboarding model for new customers, purchase model for the lapsed: ``segment_model``);
+    - ``btyd``: else the purchase model can run (``btyd_ok``) and finds a drop-out in the data
+      (:func:`bestandlib.churn.purchase_model_table`): 1 - P(alive) per customer;
+    - ``recency``: else no risk frame (``None``); :func:`plan_frame` gives every customer the recency
+      score of :func:`recency_risk`, which is not a probability.
+
+    Returns ``(risk, source)``; ``risk`` has ``customer_id, churn_probability`` and, from the churn
+    model, ``habituation_flag, reason_1..reason_3, segment_model``.
+    """
+    from bestandlib import churn
+
+    if model_ok:
+        mf = churn.model_frame(panel, tables, config, features=features)
+        try:
+            model = churn.fit_current(mf, quarter, config=config)
+        except churn.NothingToLearn:  # nobody has left yet: no model to score with
+            model = None
+        if model is not None:
+            onboarding = churn.fit_onboarding(mf, quarter, config=config)
+            risk = churn.churn_table(mf, model, tables.customers, quarter, config=config, lang=lang,
+                                     onboarding=onboarding)
+            return risk[[c for c in _RISK_COLUMNS if c in risk.columns]], "model"
+    if btyd_ok:
+        try:
+            _, purchase = churn.purchase_model_table(panel, tables.customers, quarter, config=config,
+                                                     margin=has_margin)
+        except churn.NothingToLearn:  # no drop-out in the data: the recency score
+            purchase = None
+        if purchase is not None:
+            return purchase[["customer_id", "churn_probability"]], "btyd"
+    return None, "recency"
+
+
+def plan_frame(value: pd.DataFrame, phase: pd.DataFrame, risk: pd.DataFrame | None, source: str,
+               recency: pd.DataFrame, routine: pd.DataFrame | None = None,
+               has_margin: bool = True) -> pd.DataFrame:
+    """One row per customer of ``value`` for :func:`assign_actions`.
+
+    Parameters
+    ----------
+    value : DataFrame
+        ``customer_id, name, business_unit, account_manager, quadrant_key, margin_12m, revenue_12m``
+        (:func:`bestandlib.valuation.customer_value_table`).
+    phase : DataFrame
+        ``customer_id, phase``; customers without a phase count as ``established``.
+    risk, source : from :func:`risk_scores`.
+    recency : DataFrame
+        ``customer_id, risk_score`` (:func:`recency_risk`), for the customers no model scores.
+    routine : DataFrame, optional
+        ``customer_id, routine_units`` (:func:`contact_load`).
+    has_margin : bool
+        Without contribution margins the money at stake is revenue.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id, name, business_unit, account_manager, quadrant_key, value_12m`` (margin of 12
+        months, revenue without margins), ``phase, churn_probability, risk_score, risk_source,
+        margin_at_risk`` (+ the model's ``habituation_flag, reason_1..3`` and ``routine_units``).
+        ``risk_source`` per customer (:data:`RISK_SOURCES`). A model's probability stays in
+        ``churn_probability``; customers scored by recency only have it empty and their score in
+        ``risk_score`` instead, and no ``margin_at_risk``: a recency score is not a probability, so it
+        puts no amount of money at risk; it only ranks.
+    """
+    if source not in ("model", "btyd", "recency"):
+        raise BestandError(f"plan_frame: unknown risk source {source!r}; use model, btyd or recency")
+    f = value[["customer_id", "name", "business_unit", "account_manager", "quadrant_key"]].copy()
+    f["customer_id"] = f["customer_id"].astype(str)
+    f["value_12m"] = pd.to_numeric(value["margin_12m" if has_margin else "revenue_12m"], errors="coerce").to_numpy()
+    ph = phase[["customer_id", "phase"]].assign(customer_id=phase["customer_id"].astype(str))
+    f = f.merge(ph, on="customer_id", how="left")
+    f["phase"] = f["phase"].fillna("established")
+    if risk is None:
+        risk = pd.DataFrame({"customer_id": pd.Series(dtype="str"), "churn_probability": pd.Series(dtype="float64")})
+    f = f.merge(risk.assign(customer_id=risk["customer_id"].astype(str)), on="customer_id", how="left")
+    f["churn_probability"] = pd.to_numeric(f["churn_probability"], errors="coerce").astype("float64")
+    per_customer = (f.pop("segment_model").map(_PER_MODEL) if "segment_model" in f
+                    else pd.Series(source, index=f.index, dtype="object"))
+    # the churn table's own recency rows hold a score, not a probability: move it to risk_score
+    own = per_customer.eq("recency")
+    f["risk_score"] = f["churn_probability"].where(own)
+    f["churn_probability"] = f["churn_probability"].mask(own)
+    scored = f["churn_probability"].notna()
+    f["risk_source"] = per_customer.where(scored, "recency")
+    score = recency.assign(customer_id=recency["customer_id"].astype(str)).set_index("customer_id")["risk_score"]
+    f["risk_score"] = f["risk_score"].fillna(f["customer_id"].map(score)).where(~scored)
+    f["margin_at_risk"] = f["churn_probability"] * f["value_12m"].clip(lower=0)
+    if routine is not None:
+        f = f.merge(routine.assign(customer_id=routine["customer_id"].astype(str)), on="customer_id", how="left")
+    return f
+
+
+def plan_inputs(s, value: pd.DataFrame, phase: pd.DataFrame,
+                features: pd.DataFrame | None = None) -> tuple[pd.DataFrame, str]:
+    """The planning frame of a session (``s``: :class:`bestandlib.session.Session` or alike) and the
+    risk source key (``model``, ``btyd`` or ``recency``): :func:`risk_scores` as
+    ``s.available("churn.model")`` and ``s.available("churn.btyd")`` allow, then :func:`plan_frame`
+    with the recency score and the routine contacts of the quarter."""
+    risk, source = risk_scores(s.panel, s.tables, s.quarter, s.config, model_ok=s.available("churn.model"),
+                               btyd_ok=s.available("churn.btyd"), features=features, has_margin=s.has_margin,
+                               lang=s.lang)
+    routine = contact_load(getattr(s.tables, "contacts", None), s.quarter, s.config)
+    frame = plan_frame(value, phase, risk, source, recency_risk(s.panel, s.quarter), routine, s.has_margin)
+    return frame, source
+
+
+def risk_source_counts(frame: pd.DataFrame) -> pd.DataFrame:
+    """Customers per risk source: ``risk_source, customers`` (sources without customers left out)."""
+    n = frame["risk_source"].value_counts()
+    keys = [k for k in RISK_SOURCES if k in n.index]
+    return pd.DataFrame({"risk_source": keys, "customers": [int(n[k]) for k in keys]})
+
+
+def plan_notes(frame: pd.DataFrame, source: str, lang: str = "de", model_reasons: str = "",
+               btyd_reasons: str = "") -> list[tuple[str, dict]]:
+    """What the plan's risk rests on, as catalogue keys with fields (``[(key, fields), ...]``).
+
+    Nothing when the tested churn model scored every customer. ``btyd``: the purchase model, and why
+    not the churn model. ``recency``: the recency score, why no model, and that it is no probability
+    and puts no amount at risk. With a model, the customers it left to the recency score are counted.
+    ``model_reasons``/``btyd_reasons``: why those sections cannot run (``Session.reasons``), if so.
+    """
+    notes = []
+    if source == "btyd":
+        notes.append(("actions_note_btyd", {"reasons": model_reasons or i18n.t("actions_no_churn_yet", lang)}))
+    elif source == "recency":
+        why = "; ".join(x for x in (model_reasons, btyd_reasons) if x) or i18n.t("btyd_nothing_to_learn", lang)
+        notes.append(("actions_note_recency", {"reasons": why.rstrip(".")}))
+    n = int(frame["risk_source"].eq("recency").sum())
+    if source != "recency" and n:
+        notes.append(("actions_recency_customers", {"count": n}))
+    return notes
+
+
+def label_actions(df: pd.DataFrame, measures: pd.DataFrame, lang: str = "de") -> pd.DataFrame:
+    """``df`` with ``action_label`` (the configured name of each ``action`` of :func:`measure_table`;
+    ``"*"`` = all measures; a measure the playbook does not know keeps its key) as first column."""
+    names = measures.set_index("action")["action_label"]
+    label = df["action"].map(names).fillna(df["action"].astype(str))
+    label = label.where(df["action"] != "*", i18n.t("actions_all_measures", lang))
+    return df.drop(columns=[c for c in ("action_label",) if c in df]).assign(action_label=label)[
+        ["action_label"] + [c for c in df.columns if c != "action_label"]]
+
+
+def playbook_matrix(playbook: pd.DataFrame) -> pd.DataFrame:
+    """The playbook as a matrix: ``quadrant_key, phase`` and the measure (``action_label``) per risk
+    level in columns ``action_risk_low, action_risk_medium, action_risk_high``."""
+    m = playbook.pivot(index=["quadrant_key", "phase"], columns="risk_level", values="action_label")
+    m = m[list(RISK_LEVELS)].rename(columns=lambda r: f"action_risk_{r}")
+    m.columns.name = None
+    return m.reset_index()
+
+
+def for_display(df: pd.DataFrame, has_margin: bool = True, columns: list[str] | None = None) -> pd.DataFrame:
+    """A plan table as shown on the page: ``columns`` (those present), without the measure key
+    ``action`` (user-defined: the configured ``action_label`` is shown), without risk columns that
+    are empty (a recency score puts no money at risk), and ``margin_at_risk`` named
+    ``revenue_at_risk`` when the data have no contribution margins."""
+    out = df if has_margin else df.rename(columns={"margin_at_risk": "revenue_at_risk"})
+    alias = {} if has_margin else {"margin_at_risk": "revenue_at_risk"}
+    wanted = [alias.get(c, c) for c in (columns or list(out.columns))]
+    out = out[[c for c in wanted if c in out.columns and c != "action"]]
+    empty = [c for c in ("margin_at_risk", "revenue_at_risk", "churn_probability", "risk_score")
+             if c in out and out[c].isna().all()]
+    return out.drop(columns=empty)
+
+
 def _check_frame(frame: pd.DataFrame) -> None:
     need = ["customer_id", "account_manager", "quadrant_key", "phase", "churn_probability", "margin_at_risk"]
     missing = [c for c in need if c not in frame.columns]
@@ -345,16 +513,15 @@ def _reasons(frame: pd.DataFrame, risk: pd.Series, lang: str) -> pd.Series:
     cols = [c for c in ("reason_1", "reason_2", "reason_3") if c in frame.columns]
     hab = frame["habituation_flag"].fillna(False).astype(bool) if "habituation_flag" in frame.columns \
         else pd.Series(False, index=frame.index)
-    hab_text = "Gewöhnungsrisiko" if lang == "de" else "Habituation risk"
+    hab_text = i18n.t("actions_reason_habituation", lang)
     out = []
     for i in frame.index:
         parts = [hab_text] if hab.loc[i] else []
         parts += [str(frame.at[i, c]) for c in cols
                   if pd.notna(frame.at[i, c]) and str(frame.at[i, c]).strip()]
         if not parts:  # no model reasons (e.g. fallback risk): say where the rule came from
-            ph = PHASE_LABELS[frame.at[i, "phase"]][lang]
-            rk = RISK_LABELS[risk.loc[i]][lang]
-            parts = [f"Phase {ph}, Risiko {rk}" if lang == "de" else f"phase {ph}, risk {rk}"]
+            parts = [i18n.t("actions_reason_rule", lang, phase=phases.phase_label(frame.at[i, "phase"], lang),
+                            risk=i18n.t(f"risk_level_{risk.loc[i]}", lang))]
         out.append("; ".join(parts))
     return pd.Series(out, index=frame.index, dtype="str")
 
@@ -363,7 +530,9 @@ def assign_actions(frame: pd.DataFrame, config=None, lang: str = "de") -> pd.Dat
     """The next-best action per customer, prioritised by margin at risk, within budget and capacity.
 
     Customers are taken in order of ``margin_at_risk`` (highest first; missing last, then by churn
-    probability). For each, the rule's measures are tried best first: the first one whose attention
+    probability, then by ``risk_score`` and ``value_12m`` when given: customers scored by recency
+    only have no money at risk and come after those with one). The risk level comes from
+    ``churn_probability``, else from ``risk_score`` with the same cut-offs. For each, the rule's measures are tried best first: the first one whose attention
     per quarter fits the customer's remaining contact budget (budget - ``routine_units``) and the
     manager's remaining capacity is ``planned``. If measures fit the customer but none the manager,
     the best of them is kept with status ``overflow`` (it uses no capacity, so a later customer may
@@ -383,7 +552,8 @@ def assign_actions(frame: pd.DataFrame, config=None, lang: str = "de") -> pd.Dat
     -------
     DataFrame
         One row per customer of ``frame``, sorted by ``priority``: the :data:`ACTIONS_COLUMNS` plus
-        ``owner, status_label, habituation_flag``. ``cost`` and ``attention_units`` are per quarter.
+        ``habituation_flag``. ``cost`` and ``attention_units`` are per quarter. ``status``,
+        ``owner_role``, ``cadence``, ``phase``, ``risk_level`` are keys (translated on display).
 
     Raises
     ------
@@ -398,16 +568,22 @@ def assign_actions(frame: pd.DataFrame, config=None, lang: str = "de") -> pd.Dat
     for col in ("name", "business_unit"):
         if col not in f.columns:
             f[col] = None
-    f["account_manager"] = f["account_manager"].where(f["account_manager"].notna(), _NO_MANAGER[lang])
+    f["account_manager"] = f["account_manager"].where(f["account_manager"].notna(), _no_manager(lang))
     managers = set(f["account_manager"].astype(str))
     unknown = sorted(set(st["capacity"]) - {"default"} - managers)
     if unknown:
         raise ConfigError(f"actions.capacity names {unknown[0]!r}, who has no customer here; known managers: "
                           f"{', '.join(sorted(managers))}")
     cap = {m: st["capacity"].get(m, st["capacity"].get("default", 0.0)) for m in managers}
-    cap[_NO_MANAGER[lang]] = 0.0  # nobody to carry out a personal measure: everything personal overflows
+    cap[_no_manager(lang)] = 0.0  # nobody to carry out a personal measure: everything personal overflows
 
-    f["risk_level"] = risk_level(f["churn_probability"], config)
+    for col in ("risk_score", "risk_source"):
+        if col not in f.columns:
+            f[col] = np.nan if col == "risk_score" else None
+    f["risk_score"] = pd.to_numeric(f["risk_score"], errors="coerce").astype("float64")
+    # the level from the probability; for recency-scored customers from the score on the same 0..1 scale
+    f["risk_level"] = risk_level(pd.to_numeric(f["churn_probability"], errors="coerce").fillna(f["risk_score"]),
+                                 config)
     f["margin_at_risk"] = pd.to_numeric(f["margin_at_risk"], errors="coerce").astype("float64")
     budget = st["contact_budget"]
     f["contact_budget"] = f["quadrant_key"].map(lambda q: budget.get(q, budget.get("default"))).astype("float64")
@@ -416,7 +592,9 @@ def assign_actions(frame: pd.DataFrame, config=None, lang: str = "de") -> pd.Dat
     f["reason"] = _reasons(f, f["risk_level"], lang)
     f = f.merge(playbook[["quadrant_key", "phase", "risk_level", "rule", "measures"]],
                 on=["quadrant_key", "phase", "risk_level"], how="left", validate="many_to_one")
-    f = f.sort_values(["margin_at_risk", "churn_probability", "customer_id"], ascending=[False, False, True],
+    # money at risk first; recency-scored customers (no money at risk) after them, by score, then margin
+    order = ["margin_at_risk", "churn_probability", "risk_score"] + (["value_12m"] if "value_12m" in f else [])
+    f = f.sort_values(order + ["customer_id"], ascending=[False] * len(order) + [True],
                       na_position="last", ignore_index=True)
     f["priority"] = np.arange(1, len(f) + 1)
 
@@ -442,20 +620,21 @@ def assign_actions(frame: pd.DataFrame, config=None, lang: str = "de") -> pd.Dat
     f["status"] = status
     f["preferred_action"] = f["measures"].map(lambda t: t[0])
     catalogue = measure_table(config, lang).set_index("action")
-    for col, src in (("action_label", "action_label"), ("owner_role", "owner_role"), ("owner", "owner"),
+    for col, src in (("action_label", "action_label"), ("owner_role", "owner_role"),
                      ("cadence", "cadence"), ("cost", "cost_per_quarter"),
                      ("attention_units", "attention_per_quarter")):
         f[col] = f["action"].map(catalogue[src])
-    f["status_label"] = f["status"].map(lambda x: STATUS[x][lang])
     f["manager_rank"] = f.groupby("account_manager").cumcount() + 1
     if "habituation_flag" not in f.columns:
         f["habituation_flag"] = False
-    return f[ACTIONS_COLUMNS + ["owner", "status_label", "habituation_flag"]]
+    return f[ACTIONS_COLUMNS + ["habituation_flag"]]
 
 
-def actions_table(actions: pd.DataFrame) -> pd.DataFrame:
-    """``tables/actions.csv``: the :data:`ACTIONS_COLUMNS` of :func:`assign_actions`, by priority."""
-    return actions[ACTIONS_COLUMNS].sort_values("priority", ignore_index=True)
+def actions_table(actions: pd.DataFrame, has_margin: bool = True) -> pd.DataFrame:
+    """``tables/actions.csv``: the :data:`ACTIONS_COLUMNS` of :func:`assign_actions`, by priority
+    (``margin_at_risk`` named ``revenue_at_risk`` when the data have no contribution margins)."""
+    out = actions[ACTIONS_COLUMNS].sort_values("priority", ignore_index=True)
+    return out if has_margin else out.rename(columns={"margin_at_risk": "revenue_at_risk"})
 
 
 def action_summary(actions: pd.DataFrame, by: str = "action", config=None, lang: str = "de") -> pd.DataFrame:
@@ -465,7 +644,8 @@ def action_summary(actions: pd.DataFrame, by: str = "action", config=None, lang:
     -------
     DataFrame
         ``by`` (plus ``action_label`` when by action), ``customers, planned, overflow, over_budget,
-        attention_units`` (planned), ``cost`` (planned, EUR per quarter), ``margin_at_risk`` (all rows);
+        attention_units`` (planned), ``cost`` (planned, EUR per quarter), ``margin_at_risk`` (all rows;
+        empty when no customer of the row has money at risk, e.g. recency scores only);
         by manager also ``capacity`` and ``utilisation`` (planned units / capacity).
     """
     if by not in ("action", "account_manager"):
@@ -477,28 +657,47 @@ def action_summary(actions: pd.DataFrame, by: str = "action", config=None, lang:
                  cost_planned=a["cost"].where(planned, 0.0)).groupby(keys, dropna=False).agg(
         customers=("customer_id", "size"), planned=("planned", "sum"), overflow=("overflow", "sum"),
         over_budget=("over_budget", "sum"), attention_units=("units_planned", "sum"),
-        cost=("cost_planned", "sum"), margin_at_risk=("margin_at_risk", "sum")).reset_index()
+        cost=("cost_planned", "sum"),
+        margin_at_risk=("margin_at_risk", lambda x: x.sum(min_count=1))).reset_index()
     if by == "account_manager":
         st = actions_settings(config)
         default = st["capacity"].get("default", 0.0)
         g["capacity"] = g["account_manager"].map(
-            lambda m: 0.0 if m in _NO_MANAGER.values() else st["capacity"].get(m, default)).astype("float64")
+            lambda m: 0.0 if m in {_no_manager(lg) for lg in i18n.LANGS} else st["capacity"].get(m, default)
+        ).astype("float64")
         g["utilisation"] = g["attention_units"] / g["capacity"].replace(0.0, np.nan)
-    return g.sort_values("margin_at_risk", ascending=False, ignore_index=True)
+    return g.sort_values(["margin_at_risk", "customers"], ascending=False, na_position="last", ignore_index=True)
 
 
 # --------------------------------------------------------------------------------------------------
 # per-manager lists
 # --------------------------------------------------------------------------------------------------
-def manager_lists(actions: pd.DataFrame, lang: str = "de") -> dict[str, pd.DataFrame]:
-    """One readable action list per account manager (columns in ``lang``), by the manager's rank."""
-    cols = list(_COLS[lang])
-    names = {k: i18n.with_currency(v, lang) for k, v in _COLS[lang].items()}
+def _list_header(col: str, lang: str, has_margin: bool) -> str:
+    if col == "margin_at_risk" and not has_margin:
+        col = "revenue_at_risk"
+    text = i18n.t(col, lang)
+    return i18n.t("actions_list_money", lang, header=text) if col in ("margin_at_risk", "revenue_at_risk", "cost") \
+        else text
+
+
+def _value_label(prefix: str, value, lang: str) -> str:
+    if prefix == "phase":
+        return phases.phase_label(value, lang)
+    return i18n.t(f"{prefix}_{value}", lang)
+
+
+def manager_lists(actions: pd.DataFrame, lang: str = "de", has_margin: bool = True) -> dict[str, pd.DataFrame]:
+    """One readable action list per account manager (headers and key values in ``lang``), by rank.
+
+    The money column is the margin at risk, or the revenue at risk when the data have no contribution
+    margins (``has_margin=False``); empty for customers scored by recency only (no money at risk).
+    """
+    names = {c: _list_header(c, lang, has_margin) for c in _LIST_COLUMNS}
     out = {}
     for mgr, part in actions.sort_values("priority").groupby("account_manager", sort=True):
-        view = part[cols].copy()
-        view["phase"] = view["phase"].map(lambda p: PHASE_LABELS[p][lang])
-        view["risk_level"] = view["risk_level"].map(lambda r: RISK_LABELS[r][lang])
+        view = part[_LIST_COLUMNS].copy()
+        for col, prefix in _LIST_VALUES.items():
+            view[col] = view[col].map(lambda v, p=prefix: _value_label(p, v, lang))
         view["margin_at_risk"] = view["margin_at_risk"].round(0)
         out[str(mgr)] = view.rename(columns=names).reset_index(drop=True)
     return out
@@ -510,7 +709,7 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9]+", "_", s).strip("_").lower() or "unassigned"
 
 
-def write_action_lists(actions: pd.DataFrame, out_dir, lang: str = "de") -> pd.DataFrame:
+def write_action_lists(actions: pd.DataFrame, out_dir, lang: str = "de", has_margin: bool = True) -> pd.DataFrame:
     """Write ``<out_dir>/<manager>.csv`` and ``.xlsx`` per account manager.
 
     CSV files are UTF-8 with BOM and ``;`` as separator so that Excel in a German locale opens them
@@ -520,7 +719,7 @@ def write_action_lists(actions: pd.DataFrame, out_dir, lang: str = "de") -> pd.D
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     rows, seen = [], {}
-    for mgr, table in manager_lists(actions, lang).items():
+    for mgr, table in manager_lists(actions, lang, has_margin).items():
         slug = _slug(mgr)
         seen[slug] = seen.get(slug, 0) + 1
         if seen[slug] > 1:  # two managers with the same slug must not overwrite each other
@@ -529,7 +728,7 @@ def write_action_lists(actions: pd.DataFrame, out_dir, lang: str = "de") -> pd.D
         table.to_csv(out / csv, index=False, sep=";", decimal="," if lang == "de" else ".",
                      encoding="utf-8-sig")
         with pd.ExcelWriter(out / xlsx, engine="openpyxl") as xw:
-            sheet = ("Maßnahmen" if lang == "de" else "Actions")
+            sheet = i18n.t("actions_sheet", lang)
             table.to_excel(xw, sheet_name=sheet, index=False)
             ws = xw.sheets[sheet]
             for i, col in enumerate(table.columns, start=1):  # readable widths, capped for the reasons
@@ -569,26 +768,27 @@ def kept_vs_new_ratio(panel: pd.DataFrame, quarter, margin_at_risk: float | None
 
 def kept_vs_new_sentence(result: dict, lang: str = "de") -> str:
     """The finding of :func:`kept_vs_new_ratio` as one or two sentences for the management page."""
-    from bestandlib import i18n
-
-    n = i18n.fmt_number(result["ratio"], lang, 1)
-    kept, new = i18n.fmt_eur(result["kept_margin"], lang), i18n.fmt_eur(result["new_first_year_margin"], lang)
-    a, b = result["cohort_from"], result["cohort_to"]
     if not np.isfinite(result["ratio"]):
-        return ("Zu wenige Neukunden mit vollständigem erstem Jahr, um gehaltene und neue Kunden zu vergleichen."
-                if lang == "de" else "Too few new customers with a complete first year to compare kept and new customers.")
-    if lang == "de":
-        text = (f"1 gehaltener Kunde = {n} neue: Ein Bestandskunde brachte in den letzten 12 Monaten im Schnitt "
-                f"{kept} Deckungsbeitrag, ein Neukunde (Erstkauf {a}–{b}) im ersten Jahr {new}.")
-    else:
-        text = (f"1 kept customer = {n} new ones: an existing customer earned an average contribution margin "
-                f"of {kept} over the last 12 months, a new customer (first order {a}–{b}) {new} in its first year.")
+        return i18n.t("kept_vs_new_too_few", lang)
+    text = i18n.t("kept_vs_new_sentence", lang, n=i18n.fmt_number(result["ratio"], lang, 1),
+                  kept=i18n.fmt_eur(result["kept_margin"], lang),
+                  new=i18n.fmt_eur(result["new_first_year_margin"], lang),
+                  start=result["cohort_from"], end=result["cohort_to"])
     if np.isfinite(result.get("margin_at_risk", np.nan)) and np.isfinite(result["new_customers_needed"]):
-        mar = i18n.fmt_eur(result["margin_at_risk"], lang)
-        need = i18n.fmt_number(result["new_customers_needed"], lang)
-        text += (f" Der Deckungsbeitrag im Risiko von {mar} entspricht {need} Neukunden." if lang == "de"
-                 else f" The margin at risk of {mar} equals {need} new customers.")
+        text += " " + i18n.t("kept_vs_new_at_risk", lang, amount=i18n.fmt_eur(result["margin_at_risk"], lang),
+                             need=i18n.fmt_number(result["new_customers_needed"], lang))
     return text
+
+
+def kept_vs_new_frame(result: dict) -> pd.DataFrame:
+    """:func:`kept_vs_new_ratio` as a one-row table to show (``margin_at_risk`` left out when unknown)."""
+    cols = ["kept_customers", "kept_margin", "new_customers", "new_first_year_margin", "cohort_from", "cohort_to",
+            "ratio", "margin_at_risk", "new_customers_needed"]
+    names = {"new_customers": "new_in_cohort", "ratio": "kept_vs_new_ratio"}
+    row = {names.get(c, c): result[c] for c in cols}
+    if not np.isfinite(row["margin_at_risk"]):
+        row = {c: v for c, v in row.items() if c not in ("margin_at_risk", "new_customers_needed")}
+    return pd.DataFrame([row])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -696,21 +896,19 @@ def plot_manager_load(actions: pd.DataFrame, config=None, ax=None, lang: str = "
     s["overflow_units"] = s["account_manager"].map(over).fillna(0.0)
     s = s.sort_values("attention_units", ascending=True, ignore_index=True)
     y = np.arange(len(s))
-    de = lang == "de"
-    ax.barh(y, s["attention_units"], color="#2b6f97", label="geplant" if de else "planned")
+    ax.barh(y, s["attention_units"], color="#2b6f97", label=i18n.t("status_planned", lang))
     ax.barh(y, s["overflow_units"], left=s["attention_units"], color="#d9822b",
-            label="über Kapazität" if de else "over capacity")
-    ax.scatter(s["capacity"], y, marker="|", s=250, color="black", zorder=3,
-               label="Kapazität" if de else "capacity")
+            label=i18n.t("status_overflow", lang))
+    ax.scatter(s["capacity"], y, marker="|", s=250, color="black", zorder=3, label=i18n.t("capacity", lang))
     ax.set_yticks(y, s["account_manager"])
-    ax.set_xlabel("Aufmerksamkeitseinheiten je Quartal" if de else "Attention units per quarter")
-    ax.set_title("Maßnahmen je Außendienst vs. Kapazität" if de else "Actions per account manager vs capacity")
+    ax.set_xlabel(i18n.t("actions_plot_units", lang))
+    ax.set_title(i18n.t("actions_plot_load_title", lang))
     ax.legend(loc="lower right", frameon=False)
     return ax
 
 
-def plot_margin_by_action(actions: pd.DataFrame, ax=None, lang: str = "de"):
-    """Margin at risk covered by each measure, split by status."""
+def plot_margin_by_action(actions: pd.DataFrame, ax=None, lang: str = "de", has_margin: bool = True):
+    """Margin (revenue, ``has_margin=False``) at risk covered by each measure, split by status."""
     ax = _ax(ax)
     piv = actions.pivot_table(index="action_label", columns="status", values="margin_at_risk", aggfunc="sum",
                               fill_value=0.0).reindex(columns=list(STATUS), fill_value=0.0)
@@ -718,10 +916,11 @@ def plot_margin_by_action(actions: pd.DataFrame, ax=None, lang: str = "de"):
     left = np.zeros(len(piv))
     colors = {"planned": "#2b6f97", "overflow": "#d9822b", "over_budget": "#999999"}
     for st in STATUS:
-        ax.barh(piv.index, piv[st], left=left, color=colors[st], label=STATUS[st][lang])
+        ax.barh(piv.index, piv[st], left=left, color=colors[st], label=i18n.t(f"status_{st}", lang))
         left += piv[st].to_numpy()
-    ax.set_xlabel(i18n.with_currency("Deckungsbeitrag im Risiko (EUR)" if lang == "de" else "Margin at risk (EUR)", lang))
-    ax.set_title("Deckungsbeitrag im Risiko je Maßnahme" if lang == "de" else "Margin at risk by measure")
+    money = "margin" if has_margin else "revenue"
+    ax.set_xlabel(i18n.t(f"actions_plot_{money}_axis", lang))
+    ax.set_title(i18n.t(f"actions_plot_{money}_title", lang))
     ax.legend(loc="lower right", frameon=False)
     return ax
 
@@ -760,7 +959,7 @@ def recency_risk(panel: pd.DataFrame, quarter) -> pd.DataFrame:
     purchase days (the population median of those means for customers with fewer than three purchase
     days); score = clip((overdue - 1) / 3, 0, 1): 0 while within the usual rhythm, 1 at four times the
     usual gap. From the panel's purchase-day columns (``order_days``, ``gap_days_sum``,
-    ``last_order_date``), so no order line is read. Returns ``customer_id, churn_probability, overdue``.
+    ``last_order_date``), so no order line is read. Returns ``customer_id, risk_score, overdue``.
     """
     q = parse_quarter(quarter)
     end = q.end_time.normalize()
@@ -777,5 +976,5 @@ def recency_risk(panel: pd.DataFrame, quarter) -> pd.DataFrame:
     mean_gap = mean_gap.where(days >= 3, overall).clip(lower=7)
     overdue = (end - last).dt.days / mean_gap
     score = ((overdue - 1) / 3).clip(0, 1)
-    return pd.DataFrame({"customer_id": last.index.astype(str), "churn_probability": score.to_numpy(),
+    return pd.DataFrame({"customer_id": last.index.astype(str), "risk_score": score.to_numpy(),
                          "overdue": overdue.to_numpy()})

@@ -31,6 +31,8 @@ habituation signals (:data:`bestandlib.features.HABITUATION_FEATURES`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
@@ -44,6 +46,7 @@ from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
+from bestandlib import i18n
 from bestandlib.config import ensure_config
 from bestandlib.errors import BestandError, ConfigError
 from bestandlib.features import FEATURES, HABITUATION_FEATURES, habituation_features
@@ -53,7 +56,8 @@ __all__ = ["ChurnModel", "churn_settings", "churn_targets", "model_frame", "back
            "backtest", "backtest_metrics", "calibration_table", "lift_table", "lead_times",
            "fit_current", "explain", "habituation_share", "reason_text", "churn_table", "plot_backtest",
            "plot_calibration", "plot_lift", "TABLE_COLUMNS", "ONBOARDING_FEATURES", "SEGMENTS",
-           "fit_onboarding", "calibration_by_decile"]
+           "fit_onboarding", "calibration_by_decile", "BacktestReport", "backtest_report", "CurrentRisk",
+           "current_risk", "PurchaseReport", "purchase_report", "PageSummary", "page_summary", "risk_csv"]
 
 #: Columns of ``tables/churn_risk.csv`` (the first seven are the contract with the playbook).
 TABLE_COLUMNS = ["customer_id", "churn_probability", "habituation_flag", "reason_1", "reason_2",
@@ -719,17 +723,16 @@ def _fmt(x, lang, digits=0):
     return fmt_number(x, lang, digits)
 
 
-def _pct_phrase(change, lang, what_de, what_en, base_de="ggü. eigener Basis",
-                base_en="vs own baseline"):
-    """'Besuche -60 % ggü. eigener Basis' / 'visits down 60% vs own baseline'."""
+def _pct_phrase(change, lang, what, base="own"):
+    """'Besuche -60 % ggü. eigener Basis' / 'visits down 60% vs own baseline' (``what``: catalogue
+    ``churn_what_<what>``, ``base``: ``churn_base_<base>``)."""
+    fields = {"what": i18n.t(f"churn_what_{what}", lang), "base": i18n.t(f"churn_base_{base}", lang)}
     change = float(change) if change is not None else float("nan")
     if not np.isfinite(change):  # no usable baseline (e.g. none before): name the signal without a figure
-        return f"{what_de} auffällig {base_de}" if lang == "de" else f"{what_en} unusual {base_en}"
+        return i18n.t("churn_reason_unusual", lang, **fields)
     pct = round(100 * change)
-    if lang == "de":
-        return f"{what_de} {'+' if pct > 0 else '-' if pct < 0 else '±'}{_fmt(abs(pct), lang)} % {base_de}"
-    direction = "up" if pct > 0 else "down" if pct < 0 else "unchanged"
-    return f"{what_en} {direction} {_fmt(abs(pct), lang)}% {base_en}"
+    key = "churn_reason_up" if pct > 0 else "churn_reason_down" if pct < 0 else "churn_reason_unchanged"
+    return i18n.t(key, lang, pct=_fmt(abs(pct), lang), **fields)
 
 
 def _raw_change(row, recent, base, fallback):
@@ -757,100 +760,69 @@ def reason_text(feature: str, row, lang: str = "de") -> str:
     >>> reason_text("visit_change", {"visits_recent": 0.4, "visits_base": 1.0}, "en")
     'visits down 60% vs own baseline'
     """
-    de = lang == "de"
     v = row.get(feature)
+    t = i18n.t
     if feature == "quarters_since_new_group":
-        n = int(v)
-        if de:
-            return f"keine neue Produktgruppe seit {n} Quartal{'en' if n != 1 else ''}"
-        return f"no new product group for {n} quarter{'s' if n != 1 else ''}"
+        return t("churn_reason_no_new_group", lang, count=int(v))
     if feature == "visit_change":
-        return _pct_phrase(_raw_change(row, "visits_recent", "visits_base", feature), lang, "Besuche", "visits")
+        return _pct_phrase(_raw_change(row, "visits_recent", "visits_base", feature), lang, "visits")
     if feature == "contact_change":
-        return _pct_phrase(_raw_change(row, "contacts_recent", "contacts_base", feature), lang,
-                           "Kontakte", "contacts")
+        return _pct_phrase(_raw_change(row, "contacts_recent", "contacts_base", feature), lang, "contacts")
     if feature == "novelty_contact_change":
-        return _pct_phrase(_raw_change(row, "novelty_recent", "novelty_base", feature), lang,
-                           "Schulungen und Events", "trainings and events")
+        return _pct_phrase(_raw_change(row, "novelty_recent", "novelty_base", feature), lang, "novelty")
     if feature == "order_interval_change":
-        return _pct_phrase(v, lang, "Bestellabstand", "order interval")
+        return _pct_phrase(v, lang, "order_interval")
     if feature == "revenue_change":
-        return _pct_phrase(_raw_change(row, "revenue_recent", "revenue_base", feature), lang,
-                           "Umsatz", "revenue")
+        return _pct_phrase(_raw_change(row, "revenue_recent", "revenue_base", feature), lang, "revenue")
     if feature == "complaint_change":
-        return _pct_phrase(_raw_change(row, "complaints_recent", "complaints_base", feature), lang,
-                           "Reklamationen", "complaints")
+        return _pct_phrase(_raw_change(row, "complaints_recent", "complaints_base", feature), lang, "complaints")
     if feature == "share_of_wallet_change":
         pts = round(100 * float(v))
-        if de:
-            return f"Lieferanteil {'+' if pts > 0 else '-'}{_fmt(abs(pts), lang)} Prozentpunkte ggü. eigener Basis"
-        return f"share of wallet {'up' if pts > 0 else 'down'} {abs(pts)} points vs own baseline"
+        return t("churn_reason_wallet_up" if pts > 0 else "churn_reason_wallet_down", lang, pts=_fmt(abs(pts), lang))
     if feature == "resolution_days":
-        days = _fmt(v, lang)
         base = row.get("resolution_days_base")
         if base is not None and pd.notna(base):
-            if de:
-                return f"Reklamationen dauern {days} Tage (eigene Basis {_fmt(base, lang)})"
-            return f"complaints take {days} days to resolve (own baseline {_fmt(base, lang)})"
-        return f"Reklamationen dauern {days} Tage" if de else f"complaints take {days} days to resolve"
+            return t("churn_reason_resolution_base", lang, days=_fmt(v, lang), base=_fmt(base, lang))
+        return t("churn_reason_resolution", lang, days=_fmt(v, lang))
     if feature == "satisfaction_change":
-        pts = _fmt(abs(v), lang)
-        if de:
-            return f"Zufriedenheit {'-' if v < 0 else '+'}{pts} Punkte seit der letzten Befragung"
-        return f"satisfaction {'down' if v < 0 else 'up'} {pts} points since the last survey"
+        return t("churn_reason_satisfaction_down" if v < 0 else "churn_reason_satisfaction_up", lang,
+                 pts=_fmt(abs(v), lang))
     if feature == "account_manager_quarters":
         n = int(v)
-        if row.get("_short_account_manager", n <= 2):
-            return (f"Außendienst vor {n} Quartal{'en' if n != 1 else ''} gewechselt" if de
-                    else f"account manager changed {n} quarter{'s' if n != 1 else ''} ago")
-        return (f"derselbe Außendienst seit {n} Quartalen" if de
-                else f"same account manager for {n} quarters")
+        changed = row.get("_short_account_manager", n <= 2)
+        return t("churn_reason_manager_changed" if changed else "churn_reason_manager_same", lang, count=n)
     if feature == "days_since_last_order":
-        return (f"letzte Bestellung vor {_fmt(v, lang)} Tagen" if de
-                else f"last order {_fmt(v, lang)} days ago")
+        return t("churn_reason_last_order", lang, days=_fmt(v, lang))
     if feature == "revenue_year_change":
-        return _pct_phrase(np.expm1(float(v)) if v is not None and pd.notna(v) else v, lang,
-                           "Umsatz 12 Monate", "12-month revenue", "ggü. Vorjahr", "vs the year before")
+        return _pct_phrase(np.expm1(float(v)) if v is not None and pd.notna(v) else v, lang, "revenue_12m", "year")
     if feature == "order_rate_change":
         # the customer's own figures (orders this quarter vs baseline), not the shrunk log ratio
-        return _pct_phrase(_raw_change(row, "orders", "orders_base", "_none"), lang,
-                           "Bestellungen im Quartal", "orders this quarter")
+        return _pct_phrase(_raw_change(row, "orders", "orders_base", "_none"), lang, "orders_quarter")
     if feature == "orders_4q":
-        n = int(v)
-        return (f"nur {n} Bestellung{'en' if n != 1 else ''} in 12 Monaten" if de
-                else f"only {n} order{'s' if n != 1 else ''} in 12 months")
+        return t("churn_reason_few_orders", lang, count=int(v))
     if feature == "order_cv":
-        return (f"unregelmäßige Bestellungen (Variationskoeffizient {_fmt(v, lang, 1)})" if de
-                else f"irregular ordering (coefficient of variation {_fmt(v, lang, 1)})")
+        return t("churn_reason_irregular", lang, cv=_fmt(v, lang, 1))
     if feature == "tenure_quarters":
-        return f"Kunde seit {int(v)} Quartalen" if de else f"customer for {int(v)} quarters"
+        return t("churn_reason_tenure", lang, count=int(v))
     if feature == "p_alive":
-        return (f"Kaufaktivität unter Erwartung (P(aktiv) {_fmt(100 * v, lang)} %)" if de
-                else f"buying below expectation (P(alive) {_fmt(100 * v, lang)}%)")
+        return t("churn_reason_p_alive", lang, pct=_fmt(100 * v, lang))
     # the onboarding model's signals (new customers, against the cohort at the same age)
     if feature == "second_order":
-        return "noch keine zweite Bestellung" if de else "no second order yet"
+        return t("churn_reason_no_second_order", lang)
     if feature == "purchase_days_so_far":
-        n = int(v)
-        return (f"erst {n} Kauftag{'e' if n != 1 else ''} seit dem ersten Auftrag" if de
-                else f"only {n} purchase day{'s' if n != 1 else ''} since the first order")
+        return t("churn_reason_purchase_days", lang, count=int(v))
     if feature == "order_rate_vs_cohort":
         cohort = row.get("cohort_purchase_days")
         own = row.get("purchase_days_so_far")
         change = (own / cohort - 1.0) if cohort is not None and pd.notna(cohort) and cohort > 0 \
             and own is not None and pd.notna(own) else np.nan
-        return _pct_phrase(change, lang, "Kauftage", "purchase days", "ggü. Neukunden gleichen Alters",
-                           "vs new customers of the same age")
+        return _pct_phrase(change, lang, "purchase_days", "cohort")
     if feature == "overdue_vs_cohort":
         gap = row.get("cohort_gap_days")
-        days = row.get("days_since_last_order")
+        days = _fmt(row.get("days_since_last_order"), lang)
         if gap is None or pd.isna(gap):
-            return (f"letzte Bestellung vor {_fmt(days, lang)} Tagen" if de
-                    else f"last order {_fmt(days, lang)} days ago")
-        return (f"letzte Bestellung vor {_fmt(days, lang)} Tagen, Neukunden gleichen Alters bestellen "
-                f"im Mittel alle {_fmt(gap, lang)} Tage" if de else
-                f"last order {_fmt(days, lang)} days ago, new customers of the same age reorder every "
-                f"{_fmt(gap, lang)} days")
+            return t("churn_reason_last_order", lang, days=days)
+        return t("churn_reason_overdue_cohort", lang, days=days, gap=_fmt(gap, lang))
     raise KeyError(f"No wording for feature {feature!r}")
 
 
@@ -1087,25 +1059,14 @@ def _recency_score(now: pd.DataFrame, part: pd.DataFrame) -> np.ndarray:
 # Plots
 # --------------------------------------------------------------------------------------------------
 
-_SCORE_LABELS = {
-    "logistic": {"de": "Logistische Regression", "en": "Logistic regression"},
-    "gradient_boosting": {"de": "Gradient Boosting", "en": "Gradient boosting"},
-    "recency": {"de": "Basislinie: Recency", "en": "Baseline: recency"},
-    "p_alive": {"de": "Basislinie: BTYD P(aktiv)", "en": "Baseline: BTYD P(alive)"},
-    "onboarding": {"de": "Onboarding-Modell (Neukunden)", "en": "Onboarding model (new customers)"},
-}
-_METRIC_LABELS = {
-    "roc_auc": {"de": "ROC AUC", "en": "ROC AUC"},
-    "pr_auc": {"de": "PR AUC", "en": "PR AUC"},
-    "brier": {"de": "Brier-Score", "en": "Brier score"},
-    "lift_top": {"de": "Lift Top 10 %", "en": "Lift top 10%"},
-    "recall_top": {"de": "Recall Top 10 %", "en": "Recall top 10%"},
-    "revenue_recall_top": {"de": "Umsatz-Recall Top 10 %", "en": "Revenue recall top 10%"},
-}
-
-
 def score_label(score: str, lang: str = "de") -> str:
-    return _SCORE_LABELS.get(score, {}).get(lang, score)
+    """The name of a model or baseline of the backtest (catalogue ``churn_score_<score>``)."""
+    key = f"churn_score_{score}"
+    return i18n.t(key, lang) if i18n.has(key, lang) else str(score)
+
+
+def _metric_label(metric: str, lang: str) -> str:
+    return i18n.t(metric, lang) if i18n.has(metric, lang) else metric
 
 
 def _ax(ax):
@@ -1122,10 +1083,9 @@ def plot_backtest(metrics: pd.DataFrame, metric: str = "roc_auc", ax=None, lang:
     for score, df in metrics.groupby("score", sort=False):
         style = "--" if score in ("recency", "p_alive") else "-"
         ax.plot(df["quarter"], df[metric], style, marker="o", label=score_label(score, lang))
-    ax.set_ylabel(_METRIC_LABELS.get(metric, {}).get(lang, metric))
-    ax.set_xlabel("Quartal (bewertet)" if lang == "de" else "Quarter (scored)")
-    ax.set_title(("Rückblicktest: " if lang == "de" else "Backtest: ")
-                 + _METRIC_LABELS.get(metric, {}).get(lang, metric))
+    ax.set_ylabel(_metric_label(metric, lang))
+    ax.set_xlabel(i18n.t("churn_plot_scored_quarter", lang))
+    ax.set_title(i18n.t("churn_plot_backtest", lang, metric=_metric_label(metric, lang)))
     ax.legend(fontsize="small")
     ax.tick_params(axis="x", rotation=45)
     return ax
@@ -1136,12 +1096,12 @@ def plot_calibration(table: pd.DataFrame, ax=None, lang: str = "de"):
     ax = _ax(ax)
     top = float(max(table["predicted"].max(), table["observed"].max(), 0.05)) * 1.05
     ax.plot([0, top], [0, top], color="grey", lw=1, ls=":",
-            label="perfekt kalibriert" if lang == "de" else "perfectly calibrated")
+            label=i18n.t("churn_plot_perfect", lang))
     for score, df in table.groupby("score", sort=False):
         ax.plot(df["predicted"], df["observed"], marker="o", label=score_label(score, lang))
-    ax.set_xlabel("vorhergesagte Abwanderungswahrscheinlichkeit" if lang == "de" else "predicted churn probability")
-    ax.set_ylabel("beobachtete Abwanderungsquote" if lang == "de" else "observed churn rate")
-    ax.set_title("Kalibrierung" if lang == "de" else "Calibration")
+    ax.set_xlabel(i18n.t("churn_plot_predicted", lang))
+    ax.set_ylabel(i18n.t("churn_plot_observed", lang))
+    ax.set_title(i18n.t("churn_plot_calibration", lang))
     ax.legend(fontsize="small")
     return ax
 
@@ -1153,10 +1113,10 @@ def plot_lift(table: pd.DataFrame, ax=None, lang: str = "de"):
         x = np.concatenate([[0], df["decile"].to_numpy() * 10])
         ax.plot(x, np.concatenate([[0], df["cumulative_recall"].to_numpy()]), marker="o",
                 label=score_label(score, lang))
-    ax.plot([0, 100], [0, 1], color="grey", lw=1, ls=":", label="zufällig" if lang == "de" else "random")
-    ax.set_xlabel("Anteil Kunden nach Risiko (%)" if lang == "de" else "share of customers by risk (%)")
-    ax.set_ylabel("Anteil erkannter Abwanderer" if lang == "de" else "share of churners caught")
-    ax.set_title("Risiko-Ranking (Lift)" if lang == "de" else "Risk ranking (lift)")
+    ax.plot([0, 100], [0, 1], color="grey", lw=1, ls=":", label=i18n.t("churn_plot_random", lang))
+    ax.set_xlabel(i18n.t("churn_plot_share_by_risk", lang))
+    ax.set_ylabel(i18n.t("churn_plot_caught", lang))
+    ax.set_title(i18n.t("churn_plot_lift", lang))
     ax.legend(fontsize="small")
     return ax
 
@@ -1234,12 +1194,11 @@ def plot_p_alive(table: pd.DataFrame, ax=None, lang: str = "de"):
     rev = table["revenue_12m"].clip(lower=0).to_numpy()
     w_rev = rev / rev.sum() if rev.sum() > 0 else w_cust
     ax.hist([p, p], bins=bins, weights=[w_cust, w_rev], color=["C0", "C1"],
-            label=["Kunden" if lang == "de" else "customers",
-                   "Umsatz 12 Monate" if lang == "de" else "revenue 12 months"])
-    ax.set_xlabel("P(aktiv) nach BG/NBD" if lang == "de" else "P(alive), BG/NBD")
-    ax.set_ylabel("Anteil" if lang == "de" else "share")
+            label=[i18n.t("churn_plot_customers", lang), i18n.t("churn_plot_revenue", lang)])
+    ax.set_xlabel(i18n.t("churn_plot_p_alive", lang))
+    ax.set_ylabel(i18n.t("churn_plot_share", lang))
     ax.yaxis.set_major_formatter(_percent_formatter())
-    ax.set_title("Wer kauft noch? (Kaufmodell)" if lang == "de" else "Who is still buying? (purchase model)")
+    ax.set_title(i18n.t("churn_plot_who_buys", lang))
     ax.legend(fontsize="small")
     return ax
 
@@ -1258,3 +1217,249 @@ def beats_baselines(metrics: pd.DataFrame, model: str = "logistic") -> bool:
     own = m.get(model, np.nan)
     best = np.nanmax([m.get("recency", np.nan), m.get("p_alive", np.nan), 0.5])
     return bool(np.isfinite(own) and own > best)
+
+
+# --------------------------------------------------------------------------------------------------
+# What page 05 shows: the backtest, the current risk and the purchase model as tables and keys
+# --------------------------------------------------------------------------------------------------
+# Each report runs one part of the page and returns its tables (canonical columns, keys as values; the
+# page formats and translates them, bestandlib.display) and, where the data hold nothing a model could
+# learn from, the catalogue key of the reason (``reasons``/``reason``) instead of raising.
+
+#: ``risk_source`` of a ``segment_model`` (the names page 06 uses for where a risk comes from).
+RISK_SOURCES = {"established": "model", "onboarding": "onboarding", "purchase_model": "btyd", "recency": "recency"}
+
+
+@dataclass
+class BacktestReport:
+    """The rolling-origin backtest of page 05 (:func:`backtest_report`); tables are None without one.
+
+    ``metrics``: ``segment_model, score_kind, n, churners, churn_rate, roc_auc, pr_auc, brier,
+    lift_top, recall_top, revenue_recall_top`` (one row per model or baseline and model group);
+    ``established``: :func:`backtest_metrics` of the churn model (column ``score``);
+    ``by_quarter``, ``calibration``, ``lift``: inputs of the plots; ``deciles``:
+    :func:`calibration_by_decile` of the churn model; ``lead``: ``lead_quarters, customers`` (churners
+    by quarters of warning); ``reasons``: catalogue keys of what could not be tested.
+    """
+
+    reasons: list = field(default_factory=list)
+    metrics: pd.DataFrame | None = None
+    established: pd.DataFrame | None = None
+    by_quarter: pd.DataFrame | None = None
+    calibration: pd.DataFrame | None = None
+    lift: pd.DataFrame | None = None
+    deciles: pd.DataFrame | None = None
+    lead: pd.DataFrame | None = None
+    warned_share: float = float("nan")
+    median_lead: float = float("nan")
+
+    @property
+    def max_calibration_gap(self) -> float:
+        """Largest |predicted - observed| per risk decile, in binomial standard errors."""
+        return float(self.deciles["z"].abs().max()) if self.deciles is not None else float("nan")
+
+    @property
+    def beats_baselines(self) -> bool:
+        return self.established is not None and beats_baselines(self.established)
+
+
+def _metrics_rows(metrics: pd.DataFrame, segment: str) -> pd.DataFrame:
+    out = metrics.rename(columns={"score": "score_kind"})
+    out.insert(0, "segment_model", segment)
+    return out
+
+
+def backtest_report(frame: pd.DataFrame | None, config=None) -> BacktestReport:
+    """The backtest of the churn model and of the onboarding model (same splits), with calibration,
+    lift and lead times; ``frame`` None (section not available) gives an empty report.
+
+    Nothing to learn (no churners in any split) is a reason, not an error: ``reasons`` holds
+    ``churn_nothing_to_learn``, or ``onboarding_nothing_to_learn`` when the young customers hold fewer
+    than 5 churners (the onboarding rows are then shown without calibration).
+    """
+    rep = BacktestReport()
+    if frame is None:
+        return rep
+    try:
+        scores = backtest(frame, config=config)
+    except NothingToLearn:  # nobody has left yet: nothing a model could learn from
+        rep.reasons.append("churn_nothing_to_learn")
+        return rep
+    rep.established = backtest_metrics(scores, config=config)
+    parts = [_metrics_rows(rep.established, "established")]
+    calibration = [calibration_table(scores, k) for k in ("logistic", "gradient_boosting") if k in scores]
+    if churn_settings(config)["onboarding"]["enabled"]:
+        try:
+            onb = backtest(frame, config=config, kinds=("logistic",), segment="onboarding")
+        except NothingToLearn:
+            onb = None
+        if onb is None or onb["churn"].sum() < 5:
+            rep.reasons.append("onboarding_nothing_to_learn")
+        else:
+            calibration.append(calibration_table(onb, "logistic").assign(score="onboarding"))
+        if onb is not None:
+            parts.append(_metrics_rows(backtest_metrics(onb, config=config), "onboarding"))
+    rep.metrics = pd.concat(parts, ignore_index=True)
+    rep.by_quarter = backtest_metrics(scores, config=config, by_quarter=True)
+    rep.calibration = pd.concat(calibration, ignore_index=True)
+    rep.lift = pd.concat([lift_table(scores, k) for k in ("logistic", "gradient_boosting", "recency", "p_alive")
+                          if k in scores], ignore_index=True)
+    rep.deciles = calibration_by_decile(scores, "logistic")
+    lead = lead_times(scores, config=config)
+    rep.warned_share = float(lead["lead_quarters"].notna().mean()) if len(lead) else float("nan")
+    rep.median_lead = float(lead["lead_quarters"].median()) if lead["lead_quarters"].notna().any() else float("nan")
+    rep.lead = (lead["lead_quarters"].dropna().astype(int).value_counts().sort_index()
+                .rename_axis("lead_quarters").rename("customers").reset_index())
+    return rep
+
+
+@dataclass
+class CurrentRisk:
+    """The risk of the report quarter (:func:`current_risk`); tables are None without a model.
+
+    ``table``: :func:`churn_table` plus ``revenue_at_risk`` and ``risk_source`` (the CSV);
+    ``at_risk``: the column of the money at risk (``margin_at_risk``, or ``revenue_at_risk`` when the
+    order lines carry no margins); ``coefficients``: ``feature, coefficient_established,
+    coefficient_onboarding``; ``segments``: ``segment_model, customers, churn_probability`` (mean);
+    ``top``: the 10 high-risk customers with the most money at risk.
+    """
+
+    reason: str | None = None
+    model: ChurnModel | None = None
+    onboarding: ChurnModel | None = None
+    table: pd.DataFrame | None = None
+    at_risk: str = "margin_at_risk"
+    coefficients: pd.DataFrame | None = None
+    segments: pd.DataFrame | None = None
+    top: pd.DataFrame | None = None
+
+
+def coefficient_table(model: ChurnModel, onboarding: ChurnModel | None = None) -> pd.DataFrame:
+    """``feature, coefficient_established, coefficient_onboarding`` (NaN where a model lacks the
+    feature), the churn model's features by coefficient, then the onboarding model's own."""
+    est = model.coefficients_.sort_values()
+    onb = onboarding.coefficients_.sort_values() if onboarding is not None else pd.Series(dtype=float)
+    features = list(est.index) + [f for f in onb.index if f not in est.index]
+    return pd.DataFrame({"feature": features,
+                         "coefficient_established": est.reindex(features).to_numpy(),
+                         "coefficient_onboarding": onb.reindex(features).to_numpy()})
+
+
+def current_risk(frame: pd.DataFrame | None, customers: pd.DataFrame | None, quarter, config=None,
+                 lang: str = "de", margin: bool = True) -> CurrentRisk:
+    """Fit the churn model (and the onboarding model) for ``quarter`` and score every active customer.
+
+    ``frame`` None (section not available) gives an empty report; no churn to learn from gives
+    ``reason="churn_nothing_to_learn"``. ``lang`` is the language of the reasons in words. Without
+    contribution margins (``margin=False``) the money at risk is revenue: ``revenue_at_risk`` =
+    probability x revenue of the last 12 months (always in the table, the page's column then).
+    """
+    rep = CurrentRisk(at_risk="margin_at_risk" if margin else "revenue_at_risk")
+    if frame is None:
+        return rep
+    try:
+        rep.model = fit_current(frame, quarter, config=config)
+    except NothingToLearn:
+        rep.reason = "churn_nothing_to_learn"
+        return rep
+    rep.onboarding = fit_onboarding(frame, quarter, config=config)  # None: nothing to learn
+    table = churn_table(frame, rep.model, customers, quarter, config=config, lang=lang,
+                        onboarding=rep.onboarding)
+    table["revenue_at_risk"] = table["churn_probability"] * table["revenue_12m"].clip(lower=0)
+    table["risk_source"] = table["segment_model"].map(RISK_SOURCES)
+    rep.table = table
+    rep.coefficients = coefficient_table(rep.model, rep.onboarding)
+    rep.segments = (table.groupby("segment_model", sort=False)
+                    .agg(customers=("customer_id", "size"), churn_probability=("churn_probability", "mean"))
+                    .reset_index())
+    top = table[table["high_risk"]].sort_values(rep.at_risk, ascending=False).head(10)
+    rep.top = top[["name", "account_manager", "churn_probability", rep.at_risk, "habituation_flag",
+                   "reason_1", "reason_2", "reason_3", "segment_model"]].reset_index(drop=True)
+    return rep
+
+
+@dataclass
+class PurchaseReport:
+    """The purchase model (BG/NBD) of page 05 (:func:`purchase_report`); tables are None without it.
+
+    ``table``: :func:`purchase_model_table`; ``params``: ``bgnbd_parameter, bgnbd_estimate``;
+    ``top``: the 10 customers with the most value at risk (``name, account_manager, p_alive,
+    expected_purchases`` and ``margin_at_risk`` or ``revenue_at_risk``).
+    """
+
+    reason: str | None = None
+    model: object = None
+    table: pd.DataFrame | None = None
+    params: pd.DataFrame | None = None
+    top: pd.DataFrame | None = None
+
+
+def purchase_report(panel: pd.DataFrame | None, customers: pd.DataFrame | None, quarter, config=None,
+                    margin: bool = True) -> PurchaseReport:
+    """:func:`purchase_model_table` for the page; ``panel`` None (section not available) gives an empty
+    report, a fit without drop-out ``reason="btyd_nothing_to_learn"``."""
+    rep = PurchaseReport()
+    if panel is None:
+        return rep
+    try:
+        rep.model, rep.table = purchase_model_table(panel, customers, quarter, config=config, margin=margin)
+    except NothingToLearn:
+        rep.reason = "btyd_nothing_to_learn"
+        return rep
+    params = dict(rep.model.params_)
+    rep.params = pd.DataFrame({"bgnbd_parameter": list(params), "bgnbd_estimate": list(params.values())})
+    at_risk = "margin_at_risk" if margin else "revenue_at_risk"
+    rep.top = (rep.table.head(10).rename(columns={"value_at_risk": at_risk})
+               [["name", "account_manager", "p_alive", "expected_purchases", at_risk]].reset_index(drop=True))
+    return rep
+
+
+@dataclass
+class PageSummary:
+    """The key finding of page 05 for the management page (:func:`page_summary`)."""
+
+    title: str
+    text: str
+    sentence: bool = True
+    table_title: str | None = None
+    table: pd.DataFrame | None = None
+    purchase_figure: bool = False
+
+
+def page_summary(backtest: BacktestReport, risk: CurrentRisk, purchase: PurchaseReport, lang: str = "de",
+                 unmet: str = "", notes=()) -> PageSummary:
+    """The page's sentence in ``lang``: the tested model's quality and the habituation it finds; without
+    a tested model the purchase model's view (``unmet``: why there is no model, in words); without
+    either the section notes (``notes``, the non-empty ones joined) or the reasons of the catalogue."""
+    title = i18n.t("churn_title", lang)
+    if backtest.metrics is not None and risk.table is not None:
+        m = backtest.established.set_index("score")
+        flagged = risk.table[risk.table["habituation_flag"]]
+        margin = risk.at_risk == "margin_at_risk"
+        text = i18n.t("churn_summary_model", lang,
+                      lead=i18n.t("churn_lead_detects" if backtest.beats_baselines else "churn_lead_no_better", lang),
+                      auc=i18n.fmt_number(m.loc["logistic", "roc_auc"], lang, 2),
+                      recency=i18n.fmt_number(m.loc["recency", "roc_auc"], lang, 2),
+                      p_alive=i18n.fmt_number(m.loc["p_alive", "roc_auc"], lang, 2),
+                      recall=i18n.fmt_pct(m.loc["logistic", "revenue_recall_top"], lang, 0),
+                      flagged=i18n.fmt_number(len(flagged), lang),
+                      at_risk=i18n.fmt_money(flagged[risk.at_risk].sum(), lang),
+                      at_risk_words=i18n.t(f"churn_at_risk_{'margin' if margin else 'revenue'}_words", lang))
+        return PageSummary(title, text, table=risk.top,
+                           table_title=i18n.t("churn_top_margin" if margin else "churn_top_revenue", lang))
+    if purchase.table is not None:
+        doubtful = purchase.table[purchase.table["p_alive"] < 0.5]
+        text = i18n.t("churn_summary_btyd", lang, reasons=unmet or i18n.t("churn_no_churn_observed", lang),
+                      doubtful=i18n.fmt_number(len(doubtful), lang),
+                      active=i18n.fmt_number(len(purchase.table), lang),
+                      revenue=i18n.fmt_money(doubtful["revenue_12m"].sum(), lang))
+        return PageSummary(title, text, table_title=i18n.t("churn_top_btyd", lang), table=purchase.top,
+                           purchase_figure=True)
+    text = " ".join(n for n in notes if n) or " ".join(
+        i18n.t(key, lang) for key in ("churn_nothing_to_learn", "btyd_nothing_to_learn"))
+    return PageSummary(title, text, sentence=False)
+
+
+def risk_csv(risk: CurrentRisk, purchase: PurchaseReport) -> pd.DataFrame | None:
+    """``tables/churn_risk.csv``: the churn table of the tested model, else the purchase model's table."""
+    return risk.table if risk.table is not None else purchase.table

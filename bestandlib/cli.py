@@ -5,6 +5,7 @@
     bestand import cdnow [--out DIR] [--source FILE] [--force]
     bestand template TABLE --data DIR [--out FILE] [--config FILE] [--no-name]
     bestand report [--quarter 2025Q4] [--data DIR] [--out DIR] [--config FILE] [--lang de|en] [--pseudonymize]
+                   [--verbose]
 
 User errors (bad data, bad config, a locked quarter, a failing notebook) print a clear message and exit
 non-zero without a traceback; ``--debug`` shows it.
@@ -57,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="replace customer names by stable pseudonyms (key: $BESTAND_PSEUDONYM_KEY or "
                         "privacy.pseudonym_key), for sharing outside the sales team; the per-manager "
                         "action lists keep real names")
+    r.add_argument("-v", "--verbose", action="store_true",
+                   help="also show the steps between the notebooks (data valid, panel, sections not "
+                        "available, export, index, publish) with their seconds")
 
     im = sub.add_parser("import", help="convert a public data set into a data folder (cdnow: the "
                         "CDNOW purchase log shipped with the lifetimes package)")
@@ -154,9 +158,13 @@ def _readiness_text(tables, cfg, data_dir) -> str:
 def cmd_report(args) -> int:
     from bestandlib import pipeline
 
+    kwargs = {"detail": pipeline.stderr_log} if args.verbose else {}
     final = pipeline.run_report(quarter=args.quarter, data_dir=args.data, reports_root=args.out,
-                                config=args.config, lang=args.lang, pseudonymize=args.pseudonymize)
-    print(final / "index.html")
+                                config=args.config, lang=args.lang, pseudonymize=args.pseudonymize, **kwargs)
+    # On a terminal the closing line on stderr already names the entry page; a script reading
+    # stdout (`page=$(bestand report)`) gets the bare path.
+    if not sys.stdout.isatty():
+        print(final / "index.html")
     return 0
 
 

@@ -42,54 +42,21 @@ from bestandlib import concepts
 from bestandlib.concepts import quarter_index
 from bestandlib.periods import parse_quarter
 
-_LABELS = {
-    "hist_revenue": {"de": "Umsatz", "en": "Revenue"},
-    "hist_margin": {"de": "Deckungsbeitrag", "en": "Contribution margin"},
-    "hist_margin_rate": {"de": "DB-Quote", "en": "Margin rate"},
-    "hist_quarter": {"de": "Quartal", "en": "Quarter"},
-    "hist_customers": {"de": "Kunden", "en": "Customers"},
-    "hist_base": {"de": "Kundenbestand (Kauf in 12 Monaten)", "en": "Customer base (ordered in 12 months)"},
-    "hist_new": {"de": "Neukunden", "en": "New customers"},
-    "hist_lost": {"de": "Verlorene Kunden", "en": "Lost customers"},
-    "hist_reactivated": {"de": "Reaktivierte Kunden", "en": "Reactivated customers"},
-    "hist_revenue_title": {"de": "Umsatz und Deckungsbeitrag je Quartal",
-                           "en": "Revenue and contribution margin per quarter"},
-    "hist_flows_title": {"de": "Kundenbewegungen je Quartal", "en": "Customer flows per quarter"},
-    "hist_cohort_title": {"de": "Wiederkaufquote nach Erstkaufkohorte",
-                          "en": "Retention by acquisition cohort"},
-    "hist_cohort_year": {"de": "Kohorte (Jahr des Erstkaufs)", "en": "Cohort (year of first order)"},
-    "hist_cohort_quarter": {"de": "Kohorte (Quartal des Erstkaufs)",
-                            "en": "Cohort (quarter of first order)"},
-    "hist_years_since": {"de": "Jahre seit Erstkauf", "en": "Years since first order"},
-    "hist_quarters_since": {"de": "Quartale seit Erstkauf", "en": "Quarters since first order"},
-    "hist_share_active": {"de": "Anteil mit Kauf", "en": "Share ordering"},
-    "hist_pareto_title": {"de": "ABC-Analyse: Umsatzkonzentration (12 Monate)",
-                          "en": "ABC analysis: revenue concentration (12 months)"},
-    "hist_cum_customers": {"de": "Kumulierter Anteil der Kunden (nach Umsatz sortiert)",
-                           "en": "Cumulative share of customers (ranked by revenue)"},
-    "hist_cum_revenue": {"de": "Kumulierter Umsatzanteil", "en": "Cumulative share of revenue"},
-    "hist_thousand_eur": {"de": "Tsd. €", "en": "EUR thousand"},
-    "hist_million_eur": {"de": "Mio. €", "en": "EUR million"},
-}
-i18n.register(_LABELS)
+# Texts (plot labels ``hist_*``, KPI names ``kpi_<kpi>``, summary sentences) live in the text catalogues
+# bestandlib/locale/<lang>/history.yml.
 
-# label_de, label_en, unit of each executive-summary KPI, in the order the report shows them
+# unit of each executive-summary KPI, in the order the report shows them (name: catalogue ``kpi_<kpi>``)
 _KPIS = {
-    "active_customers": ("Aktive Kunden (Kauf in 12 Monaten)", "Active customers (ordered in 12 months)",
-                         "count"),
-    "revenue_quarter": ("Umsatz im Quartal", "Revenue in the quarter", "EUR"),
-    "revenue_12m": ("Umsatz 12 Monate", "Revenue, trailing 12 months", "EUR"),
-    "margin_quarter": ("Deckungsbeitrag im Quartal", "Contribution margin in the quarter", "EUR"),
-    "margin_12m": ("Deckungsbeitrag 12 Monate", "Contribution margin, trailing 12 months", "EUR"),
-    "margin_per_active_customer": ("Deckungsbeitrag je aktivem Kunden (12 Monate)",
-                                   "Contribution margin per active customer (12 months)", "EUR"),
-    "retention_rate": ("Kundenbindungsquote (vor einem Jahr aktiv, heute aktiv)",
-                       "Retention rate (active a year ago, still active)", "share"),
-    "lost_customers": ("Verlorene Kunden im Quartal", "Customers lost in the quarter", "count"),
-    "lost_revenue": ("Umsatz der verlorenen Kunden (letzte 12 Monate)",
-                     "Revenue of lost customers (their last 12 months)", "EUR"),
-    "top10_revenue_share": ("Umsatzanteil der Top-10-%-Kunden", "Revenue share of the top 10 % customers",
-                            "share"),
+    "active_customers": "count",
+    "revenue_quarter": "EUR",
+    "revenue_12m": "EUR",
+    "margin_quarter": "EUR",
+    "margin_12m": "EUR",
+    "margin_per_active_customer": "EUR",
+    "retention_rate": "share",
+    "lost_customers": "count",
+    "lost_revenue": "EUR",
+    "top10_revenue_share": "share",
 }
 
 
@@ -548,7 +515,7 @@ def kpi_summary(panel: pd.DataFrame, quarter, customers=None, config=None) -> pd
     Returns
     -------
     DataFrame
-        One row per KPI: ``kpi, label_de, label_en, value, prev_quarter, change_vs_prev_quarter,
+        One row per KPI: ``kpi, value, prev_quarter, change_vs_prev_quarter,
         year_ago, change_vs_year_ago, unit`` (``EUR``, ``count`` or ``share``). Changes are relative
         (``0.05`` = +5 %) for EUR and count KPIs and differences of the shares (``0.02`` = +2
         percentage points) for share KPIs; NaN where the earlier quarter is not in the data or is 0.
@@ -573,9 +540,9 @@ def kpi_summary(panel: pd.DataFrame, quarter, customers=None, config=None) -> pd
     flags = _flags(panel, config)
     now, prev, year = _kpis_at(flags, qi), _kpis_at(flags, qi - 1), _kpis_at(flags, qi - 4)
     rows = []
-    for key, (de, en, unit) in _KPIS.items():
+    for key, unit in _KPIS.items():
         rows.append({
-            "kpi": key, "label_de": de, "label_en": en,
+            "kpi": key,
             "value": now[key], "prev_quarter": prev[key],
             "change_vs_prev_quarter": _change(now[key], prev[key], unit),
             "year_ago": year[key], "change_vs_year_ago": _change(now[key], year[key], unit),
@@ -588,13 +555,16 @@ def kpi_summary(panel: pd.DataFrame, quarter, customers=None, config=None) -> pd
 
 
 def format_kpis(kpis: pd.DataFrame, lang: str = "de") -> pd.DataFrame:
-    """:func:`kpi_summary` as a table to read: labels in ``lang``, numbers formatted as text.
+    """:func:`kpi_summary` as a table to read in ``lang``.
 
-    Money as ``1.234 €``/``€1,234``, counts as integers, shares as percentages; changes of money and
-    counts as relative changes (``+4,2 %``), changes of shares in percentage points (``+1,5 Pp``).
+    The KPIs of one column have different units, so the column dictionary cannot format them by kind:
+    the values are formatted here (money as ``1.234 €``/``€1,234``, counts as integers, shares as
+    percentages; changes of money and counts as relative changes ``+4,2 %``, changes of shares in
+    percentage points ``+1,5 Pp``). Columns ``kpi`` (key, shown as ``kpi_<kpi>``), ``kpi_value``,
+    ``kpi_vs_prev_quarter``, ``kpi_vs_year_ago``.
     """
     i18n.check_lang(lang)
-    points = {"de": "Pp", "en": "pp"}[lang]
+    points = i18n.t("hist_points", lang)
 
     def value(x, unit):
         if unit == "EUR":
@@ -611,9 +581,24 @@ def format_kpis(kpis: pd.DataFrame, lang: str = "de") -> pd.DataFrame:
         return i18n.fmt_change(x, lang)
 
     return pd.DataFrame({
-        i18n.t("kpi", lang): kpis[f"label_{lang}"],
-        i18n.t("value", lang): [value(v, u) for v, u in zip(kpis["value"], kpis["unit"])],
-        i18n.t("vs_prev_quarter", lang): [change(v, u) for v, u in
-                                          zip(kpis["change_vs_prev_quarter"], kpis["unit"])],
-        i18n.t("vs_year_ago", lang): [change(v, u) for v, u in zip(kpis["change_vs_year_ago"], kpis["unit"])],
+        "kpi": kpis["kpi"].to_numpy(),
+        "kpi_value": [value(v, u) for v, u in zip(kpis["value"], kpis["unit"])],
+        "kpi_vs_prev_quarter": [change(v, u) for v, u in zip(kpis["change_vs_prev_quarter"], kpis["unit"])],
+        "kpi_vs_year_ago": [change(v, u) for v, u in zip(kpis["change_vs_year_ago"], kpis["unit"])],
     })
+
+
+def summary_paragraphs(kpis: pd.DataFrame, abc_classes: pd.DataFrame, lang: str = "de") -> list[str]:
+    """The two sentences of the page's highlight: customer base and losses (:func:`kpi_summary`), and
+    the revenue concentration of class A (:func:`abc_table`)."""
+    k = kpis.set_index("kpi")
+    view = format_kpis(kpis, lang).set_index("kpi")
+    a = abc_classes.set_index("abc_class").loc["A"]
+    return [
+        i18n.t("hist_summary_base", lang, base=i18n.fmt_number(k.loc["active_customers", "value"], lang),
+               change=view.loc["active_customers", "kpi_vs_year_ago"],
+               lost=i18n.fmt_number(k.loc["lost_customers", "value"], lang),
+               lost_revenue=i18n.fmt_eur(k.loc["lost_revenue", "value"], lang)),
+        i18n.t("hist_summary_abc", lang, customers=i18n.fmt_pct(a["customer_share"], lang, 0),
+               revenue=i18n.fmt_pct(a["revenue_share"], lang, 0)),
+    ]

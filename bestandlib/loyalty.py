@@ -48,13 +48,17 @@ from bestandlib.concepts import quarter_index
 from bestandlib.panel import customer_summary
 from bestandlib.periods import parse_quarter, quarter_end
 
-__all__ = ["settings", "tenure_band", "loyalty_frame", "first_year_margins", "profile", "claims",
-           "CLAIMS", "TABLE_COLUMNS", "plot_claims", "plot_profile"]
+__all__ = ["settings", "tenure_band", "loyalty_frame", "first_year_margins", "profile", "measured_profile",
+           "claims", "tested_claims", "sentence", "sentences", "CLAIMS", "VERDICTS", "TABLE_COLUMNS",
+           "PROFILE_PLOTS", "plot_claims", "plot_profile", "plot_profiles", "unsupported_claims",
+           "unsupported_measures"]
 
-#: Columns of ``tables/loyalty.csv`` (the first six are the contract named in the issue).
-TABLE_COLUMNS = ["claim", "measure", "estimate", "ci_low", "ci_high", "verdict", "verdict_key",
-                 "statistic", "value_loyal", "value_young", "n_loyal", "n_young", "effect_size",
-                 "p_value", "sentence_de", "sentence_en"]
+#: Columns of ``tables/loyalty.csv`` (the first six are the contract named in the issue). Machine
+#: values only: ``claim``, ``measure``, ``verdict`` and ``statistic`` are keys (texts in
+#: ``bestandlib/locale/<lang>/loyalty.yml``: ``loy_claim_<claim>``, ``loy_measure_<measure>``,
+#: ``loy_verdict_<verdict>``); the sentences are built in the reader's language by :func:`sentences`.
+TABLE_COLUMNS = ["claim", "measure", "estimate", "ci_low", "ci_high", "verdict", "statistic", "value_loyal",
+                 "value_young", "n_loyal", "n_young", "effect_size", "p_value"]
 
 # claim -> (measure column, statistic, expected direction: -1 lower is better for loyal, +1 higher)
 CLAIMS = {
@@ -64,47 +68,13 @@ CLAIMS = {
     "breadth": ("product_groups_12m", "mean", 1),
 }
 
-_TEXT = {
-    "regularity": {"de": "Treue Kunden bestellen regelmäßiger",
-                   "en": "Loyal customers order more regularly"},
-    "cost_to_serve": {"de": "Treue Kunden kosten weniger Betreuung",
-                      "en": "Loyal customers cost less to serve"},
-    "margin": {"de": "Treue Kunden zahlen bessere Preise",
-               "en": "Loyal customers pay better prices"},
-    "breadth": {"de": "Treue Kunden kaufen breiter",
-                "en": "Loyal customers buy across more product groups"},
-    "recommendation": {"de": "Treue Kunden empfehlen uns eher weiter",
-                       "en": "Loyal customers are more likely to recommend us"},
-    "kept_vs_new": {"de": "Ein gehaltener Kunde ist so viel wert wie mehrere neue",
-                    "en": "One kept customer is worth several new ones"},
-}
-_MEASURE = {
-    "order_gap_cv": {"de": "Variationskoeffizient der Bestellabstände",
-                     "en": "coefficient of variation of order gaps"},
-    "cost_to_serve": {"de": "Kontakte und Reklamationen je 1.000 € Umsatz",
-                      "en": "contacts and complaints per EUR 1,000 revenue"},
-    "margin_rate": {"de": "Deckungsbeitragsquote", "en": "margin rate"},
-    "product_groups_12m": {"de": "Produktgruppen je Kunde", "en": "product groups per customer"},
-    "nps": {"de": "NPS", "en": "NPS"},
-    "margin_ratio": {"de": "DB treuer Kunde / DB neuer Kunde im ersten Jahr",
-                     "en": "margin of a kept customer / first-year margin of a new one"},
-}
-_VERDICT = {
-    "supported": {"de": "bestätigt", "en": "supported"},
-    "contradicted": {"de": "widerlegt", "en": "contradicted"},
-    "not_shown": {"de": "nicht belegt", "en": "not shown"},
-    "too_few": {"de": "zu wenige Daten", "en": "too few data"},
-}
+VERDICTS = ("supported", "contradicted", "not_shown", "too_few")
+
+#: The measures of :func:`profile` drawn as bars on the page, in this order.
+PROFILE_PLOTS = ("order_gap_cv", "cost_to_serve", "margin_rate", "product_groups_12m")
+
 _MEASURES = ("order_gap_cv", "cost_to_serve", "contacts_per_keur", "complaints_per_keur", "margin_rate",
              "product_groups_12m", "revenue_12m", "margin_12m")
-
-i18n.register({
-    "loy_loyal": {"de": "treue Kunden", "en": "loyal customers"},
-    "loy_young": {"de": "junge Kunden", "en": "young customers"},
-    "loy_estimate": {"de": "Unterschied treue ggü. junge Kunden", "en": "Difference loyal vs young"},
-    "loy_tenure_band": {"de": "Kundenalter", "en": "Tenure"},
-    "loy_phase": {"de": "Beziehungsphase", "en": "Relationship phase"},
-})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -365,7 +335,7 @@ def _compare(claim, measure, a, b, kind, direction, cfg, null=0.0) -> dict:
     row = {"claim": claim, "measure": measure, "statistic": kind, "n_loyal": len(a), "n_young": len(b),
            "direction": direction, "null": null}
     if len(a) < cfg["min_n"] or len(b) < cfg["min_n"]:
-        row.update(estimate=np.nan, ci_low=np.nan, ci_high=np.nan, verdict_key="too_few",
+        row.update(estimate=np.nan, ci_low=np.nan, ci_high=np.nan, verdict="too_few",
                    value_loyal=np.nan if not len(a) else _one(a, kind),
                    value_young=np.nan if not len(b) else _one(b, kind), effect_size=np.nan, p_value=np.nan)
         return row
@@ -373,7 +343,7 @@ def _compare(claim, measure, a, b, kind, direction, cfg, null=0.0) -> dict:
     lo, hi = _bootstrap(a, b, kind, cfg, claim)
     delta, p = _cliffs_delta(a, b)
     row.update(estimate=est, ci_low=lo, ci_high=hi, value_loyal=_one(a, kind), value_young=_one(b, kind),
-               effect_size=delta, p_value=p, verdict_key=_verdict(lo, hi, direction, null))
+               effect_size=delta, p_value=p, verdict=_verdict(lo, hi, direction, null))
     return row
 
 
@@ -382,7 +352,7 @@ def _one(x, kind):
 
 
 def claims(frame: pd.DataFrame, first_year: pd.DataFrame | None = None,
-           recommendation: pd.DataFrame | None = None, config=None, lang: str = "de") -> pd.DataFrame:
+           recommendation: pd.DataFrame | None = None, config=None) -> pd.DataFrame:
     """Test each loyalty claim: loyal vs young customers, effect size, interval and verdict.
 
     Parameters
@@ -400,18 +370,16 @@ def claims(frame: pd.DataFrame, first_year: pd.DataFrame | None = None,
         recommendation row (NPS difference loyal - young in points).
     config : dict, str or None
         Full configuration; uses ``config["loyalty"]``.
-    lang : {"de", "en"}
-        Language of ``verdict`` (``sentence_de`` and ``sentence_en`` are always both there).
 
     Returns
     -------
     DataFrame
         :data:`TABLE_COLUMNS`. ``estimate`` is the relative difference loyal / young - 1 for the four
         customer measures, the NPS difference in points for the recommendation and the ratio N for
-        ``kept_vs_new``; ``ci_low``/``ci_high`` its bootstrap interval.
+        ``kept_vs_new``; ``ci_low``/``ci_high`` its bootstrap interval; ``verdict`` a key of
+        :data:`VERDICTS` (sentences in words: :func:`sentences`).
     """
     cfg = settings(config)
-    i18n.check_lang(lang)
     loyal, young = frame[frame["group"] == "loyal"], frame[frame["group"] == "young"]
     rows = [_compare(c, m, loyal[m], young[m], kind, d, cfg) for c, (m, kind, d) in CLAIMS.items()]
     if recommendation is not None and len(recommendation):
@@ -433,11 +401,19 @@ def claims(frame: pd.DataFrame, first_year: pd.DataFrame | None = None,
         row["value_loyal"] = float(kept.mean()) if len(kept) else np.nan
         row["value_young"] = float(new.mean()) if len(new) else np.nan
         rows.append(row)
-    out = pd.DataFrame(rows)
-    out["sentence_de"] = [_sentence(r, "de", cfg) for r in out.itertuples()]
-    out["sentence_en"] = [_sentence(r, "en", cfg) for r in out.itertuples()]
-    out["verdict"] = out["verdict_key"].map(lambda k: _VERDICT[k][lang])
-    return out[TABLE_COLUMNS]
+    return pd.DataFrame(rows)[TABLE_COLUMNS]
+
+
+def tested_claims(frame: pd.DataFrame, panel: pd.DataFrame, quarter, facts,
+                  recommendation: pd.DataFrame | None = None, config=None) -> pd.DataFrame:
+    """:func:`claims` for the report page: the claims the data can test, "1 kept = N new" included.
+
+    ``facts`` (:class:`bestandlib.needs.Facts`) decides which claims are left out
+    (:func:`unsupported_claims`: without contacts, margins or product groups their rows would compare
+    zeros); the new customers of "1 kept = N new" come from :func:`first_year_margins` of ``panel``.
+    """
+    out = claims(frame, first_year_margins(panel, quarter, config), recommendation, config=config)
+    return out[~out["claim"].isin(unsupported_claims(facts))].reset_index(drop=True)
 
 
 def _fmt_value(x, measure, lang):
@@ -450,54 +426,51 @@ def _fmt_value(x, measure, lang):
     return i18n.fmt_number(x, lang, 1)
 
 
-def _sentence(r, lang: str, cfg: dict) -> str:
-    """One plain line per claim, built from the numbers of the row."""
+def _years(quarters: int, lang: str) -> str:
+    return i18n.fmt_number(quarters / 4, lang, 0 if quarters % 4 == 0 else 1)
+
+
+def sentence(row, lang: str = "de", config=None) -> str:
+    """One plain line for a row of :func:`claims`, in ``lang``, built from the numbers of the row.
+
+    ``row`` is a mapping or named tuple with the :data:`TABLE_COLUMNS`; the texts are catalogue
+    templates (``loy_sentence*`` in ``bestandlib/locale/<lang>/loyalty.yml``).
+    """
+    r = pd.Series(row._asdict() if hasattr(row, "_asdict") else dict(row))
+    cfg = settings(config)
     cmp_ = cfg["compare"]
-    de = lang == "de"
-    claim = _TEXT[r.claim][lang]
-    word = _VERDICT[r.verdict_key][lang]
-    level = int(round(float(cfg["confidence_level"]) * 100))
-    loyal_years = i18n.fmt_number(cmp_["loyal_min_quarters"] / 4, lang, 0 if cmp_["loyal_min_quarters"] % 4 == 0 else 1)
-    young_from = i18n.fmt_number(cmp_["young_min_quarters"] / 4, lang, 0 if cmp_["young_min_quarters"] % 4 == 0 else 1)
-    young_to = i18n.fmt_number(cmp_["young_max_quarters"] / 4, lang, 0 if cmp_["young_max_quarters"] % 4 == 0 else 1)
-    loyal_def = (f"ab {loyal_years} Jahren, n = {r.n_loyal}" if de
-                 else f"{loyal_years}+ years, n = {r.n_loyal}")
-    young_def = (f"{young_from}–{young_to} Jahre, n = {r.n_young}" if de
-                 else f"{young_from}–{young_to} years, n = {r.n_young}")
-    if r.claim == "kept_vs_new":
-        n = i18n.fmt_number(r.estimate, lang, 1)
-        head = (f"1 gehaltener Kunde = {n} neue – {word}" if de else f"1 kept customer = {n} new – {word}")
-        if r.verdict_key == "too_few":
-            return f"{claim} – {word} (n = {r.n_loyal} / {r.n_young})."
-        body = (f"Deckungsbeitrag eines gehaltenen Kunden (Kauf in beiden letzten Jahren, n = {r.n_loyal}) in "
-                f"12 Monaten im Mittel {i18n.fmt_eur(r.value_loyal, lang)} gegenüber {i18n.fmt_eur(r.value_young, lang)} im ersten Jahr eines neuen Kunden "
-                f"(n = {r.n_young}); {level}-%-KI {i18n.fmt_number(r.ci_low, lang, 1)} bis "
-                f"{i18n.fmt_number(r.ci_high, lang, 1)}." if de else
-                f"12-month margin of a kept customer (ordered in both of the last two years, n = {r.n_loyal}) "
-                f"{i18n.fmt_eur(r.value_loyal, lang)} on average against {i18n.fmt_eur(r.value_young, lang)} in a new customer's first year "
-                f"(n = {r.n_young}); {level}% CI {i18n.fmt_number(r.ci_low, lang, 1)} to "
-                f"{i18n.fmt_number(r.ci_high, lang, 1)}.")
-        return f"{head}: {body}"
-    what = i18n.with_currency(_MEASURE[r.measure][lang], lang)
-    if r.verdict_key == "too_few":
-        return (f"{claim} – {word}: {what}, n = {r.n_loyal} treue / {r.n_young} junge Kunden." if de
-                else f"{claim} – {word}: {what}, n = {r.n_loyal} loyal / {r.n_young} young customers.")
-    a, b = _fmt_value(r.value_loyal, r.measure, lang), _fmt_value(r.value_young, r.measure, lang)
-    stat = ({"median": "Median", "mean": "Mittel", "difference": ""} if de
-            else {"median": "median", "mean": "mean", "difference": ""})[r.statistic]
-    if r.statistic == "difference":
-        diff = f"{'+' if r.estimate > 0 else ''}{i18n.fmt_number(r.estimate, lang, 0)} " + ("Punkte" if de else "points")
-        ci = f"{i18n.fmt_number(r.ci_low, lang, 0)} bis {i18n.fmt_number(r.ci_high, lang, 0)}" if de else \
-            f"{i18n.fmt_number(r.ci_low, lang, 0)} to {i18n.fmt_number(r.ci_high, lang, 0)}"
-    else:
-        diff = i18n.fmt_change(r.estimate, lang, 0)
-        ci = (f"{i18n.fmt_change(r.ci_low, lang, 0)} bis {i18n.fmt_change(r.ci_high, lang, 0)}" if de
-              else f"{i18n.fmt_change(r.ci_low, lang, 0)} to {i18n.fmt_change(r.ci_high, lang, 0)}")
-    if de:
-        return (f"{claim} – {word}: {what} ({stat}) {a} bei treuen Kunden ({loyal_def}) gegenüber {b} bei "
-                f"jungen ({young_def}), {diff} ({level}-%-KI {ci}).").replace(" () ", " ")
-    return (f"{claim} – {word}: {what} ({stat}) {a} for loyal customers ({loyal_def}) against {b} for young "
-            f"ones ({young_def}), {diff} ({level}% CI {ci}).").replace(" () ", " ")
+    num = lambda x, d: i18n.fmt_number(x, lang, d)  # noqa: E731
+    f = {"claim": i18n.t(f"loy_claim_{r['claim']}", lang), "verdict": i18n.t(f"loy_verdict_{r['verdict']}", lang),
+         "n_loyal": num(r["n_loyal"], 0), "n_young": num(r["n_young"], 0),
+         "level": int(round(float(cfg["confidence_level"]) * 100))}
+    if r["verdict"] == "too_few":
+        key = "loy_sentence_kept_too_few" if r["claim"] == "kept_vs_new" else "loy_sentence_too_few"
+        return i18n.t(key, lang, measure=i18n.t(f"loy_measure_{r['measure']}", lang), **f)
+    if r["claim"] == "kept_vs_new":
+        return i18n.t("loy_sentence_kept", lang, n=num(r["estimate"], 1), kept=i18n.fmt_money(r["value_loyal"], lang),
+                      new=i18n.fmt_money(r["value_young"], lang), ci_low=num(r["ci_low"], 1),
+                      ci_high=num(r["ci_high"], 1), **f)
+    f.update(measure=i18n.t(f"loy_measure_{r['measure']}", lang), loyal_years=_years(cmp_["loyal_min_quarters"], lang),
+             young_from=_years(cmp_["young_min_quarters"], lang), young_to=_years(cmp_["young_max_quarters"], lang),
+             loyal_value=_fmt_value(r["value_loyal"], r["measure"], lang),
+             young_value=_fmt_value(r["value_young"], r["measure"], lang))
+    if r["statistic"] == "difference":  # NPS points
+        sign = "+" if r["estimate"] > 0 else ""
+        return i18n.t("loy_sentence_points", lang, diff=sign + num(r["estimate"], 0), ci_low=num(r["ci_low"], 0),
+                      ci_high=num(r["ci_high"], 0), **f)
+    return i18n.t("loy_sentence", lang, statistic=i18n.t(f"loy_statistic_{r['statistic']}", lang),
+                  diff=i18n.fmt_change(r["estimate"], lang, 0), ci_low=i18n.fmt_change(r["ci_low"], lang, 0),
+                  ci_high=i18n.fmt_change(r["ci_high"], lang, 0), **f)
+
+
+def sentences(table: pd.DataFrame, lang: str = "de", config=None, skip=()) -> list[str]:
+    """:func:`sentence` for each row of ``table`` (output of :func:`claims`), claims in ``skip`` left out.
+
+    Page 07 offers the management page the claims without ``kept_vs_new``: "1 kept = N new" is
+    highlighted once, on the retention page (notebook 06, the same N from
+    :func:`bestandlib.concepts.kept_vs_new`); on page 07 it stays in the list with its interval.
+    """
+    return [sentence(r, lang, config) for r in table.itertuples(index=False) if r.claim not in set(skip)]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -523,14 +496,14 @@ def plot_claims(table: pd.DataFrame, ax=None, lang: str = "de"):
     t = table[table["claim"].isin(list(CLAIMS))].reset_index(drop=True)
     y = np.arange(len(t))[::-1]
     for yi, r in zip(y, t.itertuples()):
-        c = _COLOURS[r.verdict_key]
+        c = _COLOURS[r.verdict]
         if np.isfinite(r.ci_low):
             ax.plot([r.ci_low * 100, r.ci_high * 100], [yi, yi], color=c, lw=3, solid_capstyle="round")
         ax.plot([r.estimate * 100], [yi], "o", color=c, ms=8)
     ax.axvline(0, color="black", ls="--", lw=1)
-    ax.set_yticks(y, [f"{_TEXT[c][lang]}\n({_VERDICT[v][lang]})" for c, v in zip(t["claim"], t["verdict_key"])])
-    ax.set_xlabel(("Unterschied treue ggü. junge Kunden (%)") if lang == "de"
-                  else "Difference loyal vs young customers (%)")
+    ax.set_yticks(y, [f"{i18n.t(f'loy_claim_{c}', lang)}\n({i18n.t(f'loy_verdict_{v}', lang)})"
+                      for c, v in zip(t["claim"], t["verdict"])])
+    ax.set_xlabel(i18n.t("loy_axis_difference", lang))
     return ax
 
 
@@ -538,7 +511,7 @@ def plot_profile(prof: pd.DataFrame, measure: str, by: str = "tenure_band", ax=N
     """Bars of one measure per tenure band (or phase), from :func:`profile`."""
     ax = _ax(ax, (6, 3.5))
     ax.bar(prof[by].astype(str), prof[measure], color="#2166ac")
-    label = _MEASURE.get(measure, {}).get(lang, measure)
+    label = i18n.t(f"loy_measure_{measure}", lang) if i18n.has(f"loy_measure_{measure}", lang) else measure
     ax.set_ylabel(label)
     ax.set_xlabel(i18n.t("loy_tenure_band" if by == "tenure_band" else "loy_phase", lang))
     if measure == "margin_rate":
@@ -586,3 +559,26 @@ def unsupported_measures(facts) -> list[str]:
 
     return [measure for measure, (tables, columns) in MEASURE_DATA.items()
             if not measurable(facts, tables, columns)]
+
+
+def measured_profile(frame: pd.DataFrame, by: str = "tenure_band", facts=None) -> pd.DataFrame:
+    """:func:`profile` without the measures the data cannot measure (:func:`unsupported_measures` of
+    ``facts``; ``None`` keeps all): their columns would show zeros."""
+    drop = unsupported_measures(facts) if facts is not None else []
+    return profile(frame, by).drop(columns=drop, errors="ignore")
+
+
+def plot_profiles(prof: pd.DataFrame, by: str = "tenure_band", lang: str = "de"):
+    """One bar chart per measure of :data:`PROFILE_PLOTS` that ``prof`` has (output of
+    :func:`measured_profile`), side by side; returns the figure (``None`` without any measure)."""
+    import matplotlib.pyplot as plt
+
+    shown = [m for m in PROFILE_PLOTS if m in prof.columns]
+    if not shown:
+        return None
+    fig, axes = plt.subplots(1, len(shown), figsize=(4.5 * len(shown), 3.6), squeeze=False)
+    for ax, m in zip(axes[0], shown):
+        plot_profile(prof, m, by=by, ax=ax, lang=lang)
+        ax.tick_params(axis="x", labelrotation=30)
+    fig.tight_layout()
+    return fig

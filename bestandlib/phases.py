@@ -30,27 +30,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from bestandlib import concepts
+from bestandlib import concepts, i18n
 from bestandlib.config import default_config, ensure_config
 from bestandlib.errors import ConfigError
 from bestandlib.periods import parse_quarter
 
 __all__ = ["PHASES", "phase_settings", "assign_phases", "phase_table", "phase_distribution",
-           "transition_matrix", "dwell_times", "phase_label", "plot_phase_distribution",
-           "plot_transitions", "plot_dwell_times"]
+           "transition_matrix", "dwell_times", "phase_label", "phase_summary", "phase_view",
+           "plot_phase_overview", "plot_phase_distribution", "plot_transitions", "plot_dwell_times"]
 
 #: Phase codes in the order of a relationship's life (used for sorting and colours).
 PHASES = ["new", "growing", "established", "habituating", "declining", "lost", "reactivated"]
 
-_LABELS = {
-    "new": {"de": "neu", "en": "new"},
-    "growing": {"de": "wachsend", "en": "growing"},
-    "established": {"de": "etabliert", "en": "established"},
-    "habituating": {"de": "Gewöhnung", "en": "habituating"},
-    "declining": {"de": "rückläufig", "en": "declining"},
-    "lost": {"de": "verloren", "en": "lost"},
-    "reactivated": {"de": "reaktiviert", "en": "reactivated"},
-}
 _COLORS = {"new": "#8dd3c7", "growing": "#4daf4a", "established": "#377eb8", "habituating": "#ff7f00",
            "declining": "#e41a1c", "lost": "#777777", "reactivated": "#984ea3"}
 
@@ -71,8 +62,9 @@ def phase_settings(config=None) -> dict:
 
 
 def phase_label(phase: str, lang: str = "de") -> str:
-    """The phase's name for a reader (``"habituating"`` -> ``"Gewöhnung"``)."""
-    return _LABELS.get(phase, {}).get(lang, phase)
+    """The phase's name for a reader (``"habituating"`` -> ``"Gewöhnung"``; catalogue ``phase_<code>``)."""
+    key = f"phase_{phase}"
+    return i18n.t(key, lang) if i18n.has(key, lang) else str(phase)
 
 
 def habituation_signals(features: pd.DataFrame, config=None) -> pd.DataFrame:
@@ -164,23 +156,47 @@ def phase_table(phases: pd.DataFrame, quarter=None) -> pd.DataFrame:
     return out.sort_values("customer_id", ignore_index=True)
 
 
-def phase_distribution(table: pd.DataFrame, by: str | None = None, lang: str | None = None) -> pd.DataFrame:
+def phase_distribution(table: pd.DataFrame, by: str | None = None) -> pd.DataFrame:
     """Customers per phase (and per ``by``, e.g. ``business_unit`` or ``quadrant``), with shares.
 
     Returns
     -------
     DataFrame
-        ``[by,] phase, customers, share`` (share within the ``by`` group).
+        ``[by,] phase, customers, share`` (share within the ``by`` group); ``phase`` holds the codes
+        (the page translates them, column dictionary ``values: phase``).
     """
     keys = ([by] if by else []) + ["phase"]
     out = table.groupby(keys, observed=True).size().rename("customers").reset_index()
     out["share"] = out["customers"] / (out.groupby(by)["customers"].transform("sum") if by
                                        else out["customers"].sum())
     out["_o"] = out["phase"].map({p: i for i, p in enumerate(PHASES)})
-    out = out.sort_values(([by] if by else []) + ["_o"]).drop(columns="_o").reset_index(drop=True)
-    if lang:
-        out["phase"] = out["phase"].map(lambda p: phase_label(p, lang))
+    return out.sort_values(([by] if by else []) + ["_o"]).drop(columns="_o").reset_index(drop=True)
+
+
+def phase_summary(table: pd.DataFrame) -> dict:
+    """The counts behind the page's key sentence, from :func:`phase_table`.
+
+    Returns
+    -------
+    dict
+        ``active`` (customers in any phase but "lost"), ``habituating``, ``new``, ``declining`` and
+        ``habituating_share`` (habituating / active; 0 without active customers).
+    """
+    phase = table["phase"]
+    active = int((phase != "lost").sum())
+    out = {"active": active, **{p: int((phase == p).sum()) for p in ("habituating", "new", "declining")}}
+    out["habituating_share"] = out["habituating"] / active if active else 0.0
     return out
+
+
+def phase_view(table: pd.DataFrame, customers: pd.DataFrame, matrix: pd.DataFrame | None = None
+               ) -> pd.DataFrame:
+    """:func:`phase_table` with each customer's ``business_unit`` and, given the value matrix
+    (:func:`bestandlib.valuation.matrix_at`), the ``quadrant``: the input of :func:`plot_phase_overview`."""
+    view = table.merge(customers[["customer_id", "business_unit"]], on="customer_id", how="left")
+    if matrix is not None:
+        view = view.merge(matrix[["customer_id", "quadrant"]], on="customer_id", how="left")
+    return view
 
 
 def transition_matrix(phases: pd.DataFrame, quarter=None, normalize: bool = True) -> pd.DataFrame:
@@ -237,6 +253,28 @@ def _ax(ax):
     return ax
 
 
+def plot_phase_overview(view: pd.DataFrame, lang: str = "de"):
+    """The phase mix per business unit and, when ``view`` has quadrants (:func:`phase_view`), per
+    quadrant side by side. Returns the figure."""
+    import matplotlib.pyplot as plt
+
+    quadrants = "quadrant" in view and view["quadrant"].notna().any()
+    fig, axes = plt.subplots(1, 2 if quadrants else 1, figsize=(13, 4.5), squeeze=False)
+    plot_phase_distribution(view, by="business_unit", ax=axes[0, 0], lang=lang)
+    if quadrants:
+        plot_phase_distribution(view.dropna(subset=["quadrant"]), by="quadrant", ax=axes[0, 1], lang=lang)
+    fig.tight_layout()
+    return fig
+
+
+def _group_label(by: str, value, lang: str) -> str:
+    """A group's name on an axis: translated when ``by`` is a key column of the dictionary."""
+    from bestandlib import display
+
+    spec = display.column_spec(by)
+    return display.format_value(value, "key", lang, spec) if spec.get("values") else str(value)
+
+
 def plot_phase_distribution(table: pd.DataFrame, by: str = "business_unit", ax=None, lang: str = "de",
                             include_lost: bool = False):
     """Stacked horizontal bars: share of customers per phase within each ``by`` group.
@@ -249,14 +287,15 @@ def plot_phase_distribution(table: pd.DataFrame, by: str = "business_unit", ax=N
     wide = dist.pivot(index=by, columns="phase", values="share").fillna(0.0)
     wide = wide[[p for p in PHASES if p in wide.columns]]
     left = np.zeros(len(wide))
+    names = [_group_label(by, v, lang) for v in wide.index]
     for phase in wide.columns:
-        ax.barh(wide.index.astype(str), wide[phase], left=left, color=_COLORS[phase],
+        ax.barh(names, wide[phase], left=left, color=_COLORS[phase],
                 label=phase_label(phase, lang))
         left += wide[phase].to_numpy()
     ax.set_xlim(0, 1)
     ax.xaxis.set_major_formatter(lambda x, _: f"{x:.0%}")
-    ax.set_xlabel("Anteil der Kunden" if lang == "de" else "share of customers")
-    ax.set_title("Beziehungsphasen" if lang == "de" else "Relationship phases")
+    ax.set_xlabel(i18n.t("phases_plot_share", lang))
+    ax.set_title(i18n.t("phases_title", lang))
     ax.legend(ncol=min(len(wide.columns), 4), fontsize="small", loc="upper center",
               bbox_to_anchor=(0.5, -0.15), frameon=False)
     return ax
@@ -270,10 +309,9 @@ def plot_transitions(matrix: pd.DataFrame, ax=None, lang: str = "de"):
     m = matrix.rename(index=lambda p: phase_label(p, lang), columns=lambda p: phase_label(p, lang))
     sns.heatmap(m, annot=True, fmt=".0%", cmap="Blues", cbar=False, ax=ax, vmin=0, vmax=1,
                 annot_kws={"fontsize": 8})
-    ax.set_xlabel("Phase im Folgequartal" if lang == "de" else "phase next quarter")
-    ax.set_ylabel("Phase" if lang == "de" else "phase")
-    ax.set_title("Phasenwechsel von Quartal zu Quartal" if lang == "de"
-                 else "Phase transitions quarter over quarter")
+    ax.set_xlabel(i18n.t("phases_plot_next", lang))
+    ax.set_ylabel(i18n.t("phase", lang))
+    ax.set_title(i18n.t("phases_plot_transitions", lang))
     return ax
 
 
@@ -283,6 +321,6 @@ def plot_dwell_times(dwell: pd.DataFrame, ax=None, lang: str = "de"):
     d = dwell.dropna(subset=["median_quarters"])
     ax.bar([phase_label(p, lang) for p in d["phase"]], d["median_quarters"],
            color=[_COLORS[p] for p in d["phase"]])
-    ax.set_ylabel("Quartale (Median)" if lang == "de" else "quarters (median)")
-    ax.set_title("Verweildauer je Phase" if lang == "de" else "Time spent in each phase")
+    ax.set_ylabel(i18n.t("phases_plot_median", lang))
+    ax.set_title(i18n.t("phases_plot_dwell", lang))
     return ax

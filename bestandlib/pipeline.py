@@ -187,20 +187,58 @@ def _kernel_env() -> None:
         os.environ["PATH"] = bindir + os.pathsep + os.environ.get("PATH", "")
 
 
-def _progress(steps):
-    try:
-        from tqdm.auto import tqdm
+def stderr_log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
 
-        return tqdm(steps, unit="nb", file=sys.stderr, leave=True, dynamic_ncols=True,
-                    disable=not sys.stderr.isatty())
-    except ImportError:  # pragma: no cover
-        return steps
+
+def _quiet(msg: str) -> None:
+    pass
+
+
+def _step_label(notebook: Path, title: str) -> str:
+    """``03 Umsatz und Potenzial`` for ``03_revenue_potential.ipynb``."""
+    return f"{notebook.name[:2]} {title}"
+
+
+def _done_line(label: str, seconds: float, width: int = 44) -> str:
+    """``  03 Umsatz und Potenzial ............ 12.3 s``: one finished notebook."""
+    return f"  {label} {'.' * max(3, width - len(label))} {seconds:6.1f} s"
+
+
+class _Status:
+    """One updating line on a terminal (``\\r``, erased before every log line): the notebooks running
+    and their elapsed time. Off unless ``enabled`` (the CLI's own stderr logger on a TTY), so logs,
+    pipes and CI get exactly one line per notebook."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+        self.shown = False
+
+    def show(self, text: str) -> None:
+        if not self.enabled:
+            return
+        width = shutil.get_terminal_size((100, 20)).columns - 1
+        sys.stderr.write("\r\x1b[K" + text[:width])
+        sys.stderr.flush()
+        self.shown = True
+
+    def clear(self) -> None:
+        if self.shown:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+            self.shown = False
 
 
 def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS_DIR, config=None,
                lang: str = "de", notebooks: list[Path] | None = None, today=None,
-               log=lambda msg: print(msg, file=sys.stderr), pseudonymize: bool = False) -> Path:
+               log=stderr_log, pseudonymize: bool = False, detail=_quiet) -> Path:
     """Render the quarterly report and publish it to ``reports_root/<quarter>/``. Returns that folder.
+
+    ``log`` gets one line per finished notebook (with its seconds) and the closing summary (seconds,
+    slowest step); ``detail`` the steps in between (data valid, panel, sections not available, export,
+    index, publish), quiet by default (``bestand report --verbose``). With the default ``log`` on a
+    terminal, the running notebooks and their elapsed time show on one updating line.
+    ``run.json`` records every step's seconds (``steps``).
 
     ``pseudonymize=True`` replaces customer names by stable pseudonyms in every page and table
     (:mod:`bestandlib.privacy`; needs ``BESTAND_PSEUDONYM_KEY`` or ``privacy.pseudonym_key``).
@@ -209,6 +247,13 @@ def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS
     when a notebook fails, :class:`RunLocked` when the quarter is being rendered by another run.
     """
     started = time.perf_counter()
+    timeline: list[dict] = []  # run.json "steps": [{"step": ..., "seconds": ...}, ...]
+
+    def done(step: str, t0: float, **extra) -> float:
+        seconds = time.perf_counter() - t0
+        timeline.append({"step": step, "seconds": round(seconds, 2), **extra})
+        return seconds
+
     i18n.check_lang(lang)
     cfg = ensure_config(config)
     i18n.set_currency(cfg)
@@ -235,41 +280,49 @@ def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS
         from bestandlib import privacy
 
         privacy.pseudonym_key(cfg)  # no key: refuse now, not in every notebook
-    log(f"Data {data_dir} valid ({time.perf_counter() - t0:.1f} s); rendering {qlabel} ({lang})")
+    seconds = done("validate/load", t0)
+    detail(f"Data {data_dir} valid ({seconds:.1f} s); rendering {qlabel} ({lang})")
     # The panel once, before the notebooks: two notebooks starting together would otherwise both
     # aggregate the order lines (at 100 million lines: twice the time and twice the memory).
     t0 = time.perf_counter()
     cut = tables.cut(periods.quarter_end(q))
     pnl = session.panel_cached(cut, q, data_key=data_key, config=cfg)
-    log(f"Customer-quarter panel up to {qlabel} ready ({time.perf_counter() - t0:.1f} s)")
     # what the data allow: every section's declared needs, checked before any notebook runs
     facts = needs.facts(cut, pnl, q)
     ready = needs.readiness(facts, cfg)
+    seconds = done("panel", t0)
+    detail(f"Customer-quarter panel up to {qlabel} ready ({seconds:.1f} s)")
     skipped = ready[~ready["available"]]
     if len(skipped):
-        log(f"{len(skipped)} section(s) not available with these data (see the entry page's data coverage):")
+        detail(f"{len(skipped)} section(s) not available with these data (see the entry page's data coverage):")
         for _, row in skipped.iterrows():
-            log(f"  {row['section']:<22} {'; '.join(needs.reason_text(r, 'en') for r in row['reasons'])}")
+            detail(f"  {row['section']:<22} {'; '.join(needs.reason_text(r, 'en') for r in row['reasons'])}")
 
     steps = [Step(nb, nb.stem + ".html", report.page_title(nb, lang))
              for nb in (notebooks or discover_notebooks())]
     _kernel_env()
+    status = _Status(log is stderr_log and sys.stderr.isatty())
     with QuarterLock(reports_root, qlabel):
         recover(reports_root, qlabel)
         build = reports_root / f".build-{qlabel}-{os.getpid()}"
         shutil.rmtree(build, ignore_errors=True)
         (build / "notebooks").mkdir(parents=True)
         try:
-            timings, highlight_order = _execute_all(steps, build, reports_root, qlabel, data_dir,
-                                                    config_path, cfg, lang, log, pseudonymize)
+            t0 = time.perf_counter()
+            timings, highlight_order, workers = _execute_all(steps, build, reports_root, qlabel, data_dir,
+                                                             config_path, cfg, lang, log, pseudonymize,
+                                                             status=status)
+            done("notebooks", t0, parallel=workers)  # wall time of all notebooks together
+            timeline += [{"step": n["notebook"], "seconds": n["seconds"]} for n in timings]
             run = _run_info(qlabel, q, lang, data_dir, config_path, tables, timings, started)
             run["parameters"]["pseudonymize"] = bool(pseudonymize)
             run["sections"] = [{"section": r["section"], "available": bool(r["available"]),
                                 "reasons": [needs.reason_text(x, "en") for x in r["reasons"]]}
                                for _, r in ready.iterrows()]
+            t0 = time.perf_counter()
             _render_pages(steps, build, lang, run)
-            (build / "run.json").write_text(json.dumps(run, indent=1, ensure_ascii=False, default=str),
-                                            encoding="utf-8")
+            detail(f"HTML pages written ({done('export HTML', t0):.1f} s)")
+            t0 = time.perf_counter()
             notes = _data_notes(tables.cut(periods.quarter_end(q)), lang)
             report.render_index(build, quarter=qlabel, lang=lang, config=cfg,
                                 pages=[{"href": s.href, "title": s.title} for s in steps],
@@ -277,13 +330,95 @@ def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS
                                 excluded=getattr(tables, "excluded", None), notes=notes,
                                 reports_root=reports_root,
                                 coverage=needs.coverage_view(cut, facts, cfg, lang))
+            detail(f"Entry page written ({done('index', t0):.1f} s)")
+            run["steps"] = timeline
+            run["seconds_total"] = round(time.perf_counter() - started, 2)
+            (build / "run.json").write_text(_dump(run), encoding="utf-8")
+            t0 = time.perf_counter()
             final = publish(build, reports_root, qlabel)
         except BaseException:
+            status.clear()
             shutil.rmtree(build, ignore_errors=True)
             raise
     report.render_quarters_index(reports_root, lang)
-    log(f"Report {qlabel} published: {final / 'index.html'} ({time.perf_counter() - started:.1f} s)")
+    done("publish", t0)
+    total = time.perf_counter() - started
+    run["seconds_total"] = round(total, 2)
+    _update_run_json(final, run, reports_root)
+    labels = {s.notebook.name: _step_label(s.notebook, s.title) for s in steps}
+    slow = max((t for t in timeline if t["step"] != "notebooks"), key=lambda t: t["seconds"])
+    detail(f"Published ({timeline[-1]['seconds']:.1f} s)")
+    unavailable = f"; {len(skipped)} section(s) not available with these data" if len(skipped) else ""
+    log(f"Report {qlabel} published in {total:.1f} s (slowest step: {labels.get(slow['step'], slow['step'])}, "
+        f"{slow['seconds']:.1f} s{unavailable}): {final / 'index.html'}")
     return final
+
+
+def _dump(run: dict) -> str:
+    return json.dumps(run, indent=1, ensure_ascii=False, default=str)
+
+
+def _update_run_json(final: Path, run: dict, reports_root: Path) -> None:
+    """Rewrite the published ``run.json`` with the publish step, in one rename (never half written).
+
+    The report is complete without it: a failure here only loses the publish timing."""
+    tmp = Path(reports_root) / f".run-{final.name}-{os.getpid()}.json"
+    try:
+        tmp.write_text(_dump(run), encoding="utf-8")
+        os.replace(tmp, final / "run.json")
+    except OSError:
+        tmp.unlink(missing_ok=True)
+
+
+def _kernel_manager_class():
+    """The kernel manager for the notebooks: a kernel that talks over local sockets and stops quietly.
+
+    * IPC transport (Unix domain sockets in a private 0700 folder) where available: no TCP ports, so
+      ipykernel (>= 7.3) has no reason to log "Kernel is running over TCP without encryption", and two
+      kernels starting together cannot race for a port. Elsewhere (Windows, a socket path that would be
+      too long) TCP with CurveZMQ keys provisioned by jupyter_client (``transport_encryption="auto"``;
+      ipykernel's kernelspec declares ``supported_encryption: curve``), which silences it as well.
+    * No SIGINT before the shutdown request: jupyter_client interrupts the kernel first, and when the
+      signal lands while the (idle) kernel is still answering papermill's last ``kernel_info`` request
+      it logs "[IPKernelApp] ERROR | KeyboardInterrupt caught in kernel." A kernel papermill shuts down
+      has finished its last cell; one that does not stop is still killed after ``shutdown_wait_time``.
+    """
+    import tempfile
+
+    import zmq
+    from jupyter_client.manager import AsyncKernelManager, KernelManager
+
+    class BestandKernelManager(AsyncKernelManager):
+        _ipc_dir: str | None = None
+
+        def __init__(self, **kwargs):
+            super().__init__(**kwargs)
+            if os.name == "posix" and zmq.has("ipc"):
+                folder = tempfile.mkdtemp(prefix="bestand-kernel-")  # mode 0700: only this user connects
+                if len(folder) + 16 < 100:  # AF_UNIX paths: at most 107 bytes
+                    self._ipc_dir = folder
+                    self.transport = "ipc"
+                    self.connection_file = os.path.join(folder, "kernel.json")
+                    self.ip = os.path.join(folder, "kernel")  # sockets kernel-1 ... kernel-5
+                    return
+                os.rmdir(folder)
+            if zmq.has("curve"):
+                self.transport_encryption = "auto"
+
+        async def _async_interrupt_kernel(self) -> None:
+            if self.shutting_down:  # called by shutdown_kernel only; see the docstring above
+                return
+            await super()._async_interrupt_kernel()
+
+        async def _async_cleanup_resources(self, restart: bool = False) -> None:
+            await super()._async_cleanup_resources(restart=restart)
+            if not restart and self._ipc_dir:
+                shutil.rmtree(self._ipc_dir, ignore_errors=True)
+
+        cleanup_resources = _async_cleanup_resources
+        interrupt_kernel = KernelManager._async_interrupt_kernel  # an explicit interrupt still interrupts
+
+    return BestandKernelManager
 
 
 def _run_one(notebook: str, out_nb: str, parameters: dict) -> tuple[float, dict | None]:
@@ -301,8 +436,10 @@ def _run_one(notebook: str, out_nb: str, parameters: dict) -> tuple[float, dict 
     logging.getLogger("papermill").addFilter(_QuietSection())
     t0 = time.perf_counter()
     try:
+        # progress_bar=False: the pipeline prints its own line per notebook
         pm.execute_notebook(notebook, out_nb, parameters=parameters, kernel_name="python3",
-                            cwd=str(Path(notebook).parent), progress_bar=False, log_output=False)
+                            cwd=str(Path(notebook).parent), progress_bar=False, log_output=False,
+                            kernel_manager_class=_kernel_manager_class())
     except PapermillExecutionError as exc:
         return time.perf_counter() - t0, {"cell": exc.cell_index, "ename": exc.ename, "evalue": exc.evalue}
     except Exception as exc:  # kernel died, notebook unreadable, ...
@@ -311,51 +448,66 @@ def _run_one(notebook: str, out_nb: str, parameters: dict) -> tuple[float, dict 
 
 
 def _execute_all(steps, build, reports_root, qlabel, data_dir, config_path, cfg, lang, log,
-                 pseudonymize=False):
+                 pseudonymize=False, status: _Status | None = None):
     """Run the notebooks, ``report.parallel_notebooks`` at a time (they only share read-only inputs).
 
     Each notebook runs in its own worker process with its own kernel, so a crash in one cannot take
     the CLI down; the first failure stops the run and is reported with notebook, cell and error.
+    A notebook is handed to the pool only when a worker is free, so its start time is known: ``status``
+    shows the running notebooks with their elapsed time. Returns the per-notebook timings (report
+    order), the highlight order and the number of workers.
     """
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+    status = status or _Status(False)
     workers = max(1, min(int(cfg["report"].get("parallel_notebooks", 2)), len(steps)))
     base = {"quarter": qlabel, "data_dir": str(data_dir), "config": config_path, "lang": lang,
             "output_dir": str(build)}
     if pseudonymize:  # read by session.open; the key itself never goes into a notebook
         base["bestand_pseudonymize"] = True
     timings: dict[str, float] = {}
-    bar = _progress(range(len(steps)))
-    bar_iter = iter(bar) if hasattr(bar, "__iter__") else None
-    with ProcessPoolExecutor(max_workers=workers) as pool:
-        pending = {}
-        for step in _longest_first(steps, reports_root):
-            out_nb = build / "notebooks" / step.notebook.name
-            fut = pool.submit(_run_one, str(step.notebook), str(out_nb),
-                              {**base, "bestand_section": step.notebook.stem})
-            pending[fut] = (step, out_nb)
-        while pending:
-            done, _ = wait(pending, return_when=FIRST_COMPLETED)
-            for fut in done:
-                step, out_nb = pending.pop(fut)
-                seconds, error = fut.result()
-                if error is not None:
-                    for other in pending:
-                        other.cancel()
-                    kept = _keep_failed(out_nb, reports_root, qlabel)
-                    raise NotebookFailed(step.notebook.name, error["cell"], error["ename"], error["evalue"],
-                                         kept)
-                timings[step.notebook.name] = seconds
-                if bar_iter is not None:
-                    next(bar_iter, None)
-                log(f"  {step.notebook.name:<34} {seconds:6.1f} s")
-    if hasattr(bar, "close"):
-        bar.close()
+    queue = list(_longest_first(steps, reports_root))
+    t_all = time.perf_counter()
+    try:
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            pending = {}  # future -> (step, executed notebook, start time)
+
+            def submit_next():
+                while queue and len(pending) < workers:
+                    step = queue.pop(0)
+                    out_nb = build / "notebooks" / step.notebook.name
+                    fut = pool.submit(_run_one, str(step.notebook), str(out_nb),
+                                      {**base, "bestand_section": step.notebook.stem})
+                    pending[fut] = (step, out_nb, time.perf_counter())
+
+            submit_next()
+            while pending:
+                done, _ = wait(pending, timeout=1.0 if status.enabled else None, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    step, out_nb, _t = pending.pop(fut)
+                    seconds, error = fut.result()
+                    if error is not None:
+                        queue.clear()
+                        status.clear()
+                        kept = _keep_failed(out_nb, reports_root, qlabel)
+                        raise NotebookFailed(step.notebook.name, error["cell"], error["ename"],
+                                             error["evalue"], kept)
+                    timings[step.notebook.name] = seconds
+                    status.clear()
+                    log(_done_line(_step_label(step.notebook, step.title), round(seconds, 2)))
+                submit_next()
+                if pending and status.enabled:
+                    now = time.perf_counter()
+                    running = ", ".join(f"{_step_label(s.notebook, s.title)} {now - t:.0f} s"
+                                        for s, _o, t in pending.values())
+                    status.show(f"  {running}  [{len(timings)}/{len(steps)} done, {now - t_all:.0f} s]")
+    finally:
+        status.clear()
     hdir = build / "highlights"
     names = sorted(p.name for p in hdir.glob("*.json")) if hdir.exists() else []
     highlight_order = [(s.href, [n for n in names if n.startswith(s.notebook.stem + "__")]) for s in steps]
     return ([{"notebook": s.notebook.name, "title": s.title, "seconds": round(timings[s.notebook.name], 2)}
-             for s in steps], highlight_order)
+             for s in steps], highlight_order, workers)
 
 
 def _longest_first(steps, reports_root: Path):
@@ -413,9 +565,8 @@ def _data_notes(tables, lang) -> list[str]:
     notes = []
     warnings = getattr(tables, "warnings", None)
     if warnings is not None and len(warnings):
-        head = "Warnungen beim Einlesen" if lang == "de" else "Warnings while loading"
         for _, w in warnings.head(20).iterrows():
-            notes.append(f"{head}: {w['file']} {w['column']}: {w['message']}")
+            notes.append(i18n.t("note_load_warning", lang, file=w["file"], column=w["column"], message=w["message"]))
     return notes + _limitations(tables, lang)
 
 
@@ -433,31 +584,21 @@ def _single_order_customers(orders) -> int:
 
 def _limitations(tables, lang) -> list[str]:
     """What the data cannot tell, in words: valid but unusual data must not pass unremarked."""
-    de = lang == "de"
     notes = []
     orders = getattr(tables, "orders", None)
     if orders is not None and len(orders):
         single = _single_order_customers(orders)
         if single:
-            notes.append(f"{single} Kunde(n) mit nur einer Bestellung: Kaufrhythmus und Wiederkaufmodelle "
-                         "(BG/NBD, Pareto/NBD) haben für sie keine Grundlage." if de else
-                         f"{single} customer(s) with only one order: purchase rhythm and repeat-purchase "
-                         "models (BG/NBD, Pareto/NBD) have nothing to learn from for them.")
+            notes.append(i18n.t("note_single_order", lang, count=single))
     customers = getattr(tables, "customers", None)
     if customers is not None and len(customers):
         units = customers["business_unit"].dropna()
         units = units[units.str.strip() != ""].unique()
         if len(units) == 1:
-            notes.append(f"Alle Kunden gehören zum Geschäftsbereich {units[0]}: Vergleiche zwischen "
-                         "Geschäftsbereichen entfallen." if de else
-                         f"All customers belong to business unit {units[0]}: no comparison between "
-                         "business units.")
+            notes.append(i18n.t("note_one_business_unit", lang, unit=units[0]))
     potentials = getattr(tables, "potentials", None)
     if potentials is not None and len(potentials):
         zero = int(potentials.loc[potentials["potential"] == 0, "customer_id"].nunique())
         if zero:
-            notes.append(f"{zero} Kunde(n) mit einem Potenzial von 0: die Ausschöpfung (Umsatz/Potenzial) "
-                         "ist für sie nicht definiert." if de else
-                         f"{zero} customer(s) with a potential of 0: the share of potential (revenue / "
-                         "potential) is undefined for them.")
+            notes.append(i18n.t("note_zero_potential", lang, count=zero))
     return notes

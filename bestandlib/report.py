@@ -17,7 +17,7 @@ import jinja2
 import nbformat
 import pandas as pd
 
-from bestandlib import i18n
+from bestandlib import display, i18n
 
 TEMPLATES = Path(__file__).with_name("templates")
 CSS = (TEMPLATES / "report.css").read_text(encoding="utf-8")
@@ -42,25 +42,14 @@ class _Labels(dict):
 
 
 def page_title(nb_path: Path, lang: str = "de") -> str:
-    """The title of an analysis: the first Markdown heading of the notebook in ``lang``.
-
-    Notebooks carry bilingual headings as ``# Kundenhistorie | Customer history``.
-    """
+    """The title of an analysis: the first Markdown heading of the notebook in ``lang``."""
     nb = nbformat.read(str(nb_path), as_version=4)
-    for cell in nb.cells:
+    for cell in localise_markdown(nb, lang).cells:
         if cell.cell_type == "markdown":
             for line in cell.source.splitlines():
                 if line.startswith("# "):
-                    return _pick_lang(line[2:].strip(), lang)
+                    return line[2:].strip()
     return Path(nb_path).stem
-
-
-def _pick_lang(text: str, lang: str) -> str:
-    for sep in (" | ", " / "):
-        if sep in text:
-            de, en = text.split(sep, 1)
-            return de.strip() if lang == "de" else en.strip()
-    return text
 
 
 def nav_html(pages: list[dict], current: str | None, lang: str, quarters_href: str = "../index.html",
@@ -78,55 +67,13 @@ def nav_html(pages: list[dict], current: str | None, lang: str, quarters_href: s
     return '<nav class="bestand-nav">' + "\n".join(links) + "</nav>"
 
 
-_HEADING = re.compile(r"^(#{1,6}[ \t]+)(.+?)[ \t]+[|/][ \t]+(.+?)[ \t]*$", re.M)
-
-
 def localise_markdown(nb, lang: str):
-    """Keep one language in the Markdown of a notebook.
-
-    Notebooks are written for analysts in both languages: headings as ``## Umsatz | Revenue`` (or
-    ``## Umsatz / Revenue``, with spaces around the slash) and,
-    where prose differs, Markdown cells tagged ``lang-de`` or ``lang-en``. The report page keeps the
-    reader's language only.
-    """
-    other = "en" if lang == "de" else "de"
-    cells = []
-    for cell in nb.cells:
-        tags = cell.get("metadata", {}).get("tags", [])
-        if f"lang-{other}" in tags:
-            continue
-        if cell.cell_type == "markdown":
-            cell.source = _HEADING.sub(
-                lambda m: m.group(1) + (m.group(2) if lang == "de" else m.group(3)), cell.source)
-            cell.source = _pick_paragraphs(cell.source, lang)
-        cells.append(cell)
-    nb.cells = cells
+    """Keep the reader's language: prose cells are tagged ``lang-de`` or ``lang-en``
+    (tests/test_notebooks.py checks that every Markdown cell carries one tag); the page shows the
+    cells of its language and the untagged code outputs, which the package already renders in it."""
+    other = "en" if i18n.check_lang(lang) == "de" else "de"
+    nb.cells = [c for c in nb.cells if f"lang-{other}" not in c.get("metadata", {}).get("tags", [])]
     return nb
-
-
-def _is_translation(paragraph: str) -> bool:
-    """An English rendering of the German paragraph before it: wholly in single-asterisk italics."""
-    p = paragraph.strip()
-    return (len(p) > 2 and p.startswith("*") and not p.startswith("**")
-            and p.endswith("*") and not p.endswith("**"))
-
-
-def _pick_paragraphs(source: str, lang: str) -> str:
-    """In a cell written as German paragraphs each followed by its English translation in italics,
-    keep the reader's language (headings stay; cells without translations are left as they are)."""
-    paragraphs = re.split(r"\n\s*\n", source)
-    if not any(_is_translation(p) for p in paragraphs):
-        return source
-    kept = []
-    for p in paragraphs:
-        if p.lstrip().startswith("#"):
-            kept.append(p)
-        elif _is_translation(p):
-            if lang == "en":
-                kept.append(p.strip()[1:-1])
-        elif lang == "de":
-            kept.append(p)
-    return "\n\n".join(kept)
 
 
 def export_notebook_html(nb_path: Path, html_path: Path, nav: str, footer: str, lang: str = "de") -> Path:
@@ -172,57 +119,17 @@ def load_highlights(out_dir: Path, order: list[tuple[str, list[str]]]) -> list[d
     return sections
 
 
-def _table_html(df: pd.DataFrame, text: bool = False) -> str:
-    """A table of the entry page; ``text=True`` left-aligns every column (tables of words)."""
-    return df.to_html(index=False, classes="bestand-table bestand-text" if text else "bestand-table",
-                      border=0, na_rep="–")
+def _table_html(df: pd.DataFrame, lang: str, text: bool = False) -> str:
+    """A table of the entry page (:func:`bestandlib.display.table_html`); ``text=True`` left-aligns
+    every column (tables of words)."""
+    return display.table_html(df, lang, classes="bestand-table bestand-text" if text else "bestand-table")
 
 
 _QUARTER_DIR = re.compile(r"^\d{4}Q[1-4]$")
 
-# The method appendix of the entry page: what each analysis does, in a sentence or two.
-METHODS = {
-    "de": [
-        ("Datenbasis", "Alle Zahlen beruhen nur auf Daten bis zum Quartalsende; Auftragszeilen ohne Umsatz "
-         "und Deckungsbeitrag sind ausgeschlossen und unten gezählt. Umsatz = Nettoumsatz nach Gutschriften."),
-        ("Kundenhistorie und ABC", "Aktiv = Auftrag in den letzten vier Quartalen; verloren = vier Quartale "
-         "ohne Auftrag. ABC-Klassen nach kumuliertem Umsatzanteil der letzten zwölf Monate (Grenzen in der "
-         "Konfiguration)."),
-        ("Vier-Felder-Matrix und Kundenwert", "Umsatz der letzten zwölf Monate gegen das zuletzt "
-         "eingeschätzte Umsatzpotenzial; Schwellen je Geschäftsbereich. Der Kundenwert-Score gewichtet "
-         "normierte Indikatoren (0–100) mit den Gewichten der SGE."),
-        ("Umsatz und Potenzial", "Rangkorrelation (Spearman) mit Bootstrap-Intervallen. „Positiv“ nur, wenn ρ "
-         "und sein ganzes Intervall über 0 liegen und ein einseitiger Permutationstest auf ρ > 0 signifikant "
-         "ist (Teilstudien je Maß mit Holm-Korrektur); daneben, nicht als Urteil, der Vergleich mit dem, was "
-         "die Rechnung Potenzial − Umsatz allein ergibt."),
-        ("Beziehungsphasen und Abwanderungsrisiko", "Phasen aus dokumentierten Regeln (Dauer, "
-         "Umsatzverlauf, Engagement). Das Risikomodell wird nur auf Vergangenem trainiert und im jeweils "
-         "nächsten Quartal geprüft (rollierender Backtest) und mit Recency und P(aktiv) verglichen."),
-        ("Maßnahmen", "Standardmaßnahmen aus dem Playbook der Konfiguration je Quadrant, Phase und "
-         "Risiko, priorisiert nach gefährdetem Deckungsbeitrag, mit Kontaktbudget je Kunde und Kapazität "
-         "je Außendienst."),
-    ],
-    "en": [
-        ("Data", "All figures use only data up to the quarter end; order lines without revenue and margin "
-         "are excluded and counted below. Revenue = net revenue after credit notes."),
-        ("Customer history and ABC", "Active = ordered in the last four quarters; lost = four quarters "
-         "without an order. ABC classes by cumulative share of the last twelve months' revenue (cut-offs "
-         "in the configuration)."),
-        ("Four-field matrix and customer value", "Last twelve months' revenue against the latest assessed "
-         "revenue potential, thresholds per business unit. The customer score weights normalised "
-         "indicators (0–100) with the business unit's weights."),
-        ("Revenue vs potential", "Rank correlation (Spearman) with bootstrap intervals. \"Positive\" only "
-         "when ρ and its whole interval are above 0 and a one-sided permutation test of ρ > 0 is significant "
-         "(sub-studies per measure with Holm correction); alongside, never as the verdict, the comparison "
-         "with what the arithmetic potential − revenue alone gives."),
-        ("Relationship phases and churn risk", "Phases from documented rules (tenure, revenue trajectory, "
-         "engagement). The risk model is trained on the past only and checked on the next quarter each "
-         "time (rolling backtest), against recency and P(alive) baselines."),
-        ("Actions", "Standard measures from the configuration's playbook per quadrant, phase and risk, "
-         "prioritised by margin at risk, within a contact budget per customer and each account manager's "
-         "capacity."),
-    ],
-}
+# The method appendix of the entry page: what each analysis does, in a sentence or two
+# (catalogue keys method_<name>_title and method_<name>_text).
+METHODS = ("data", "history", "value", "potential", "churn", "actions")
 
 
 def quarter_links(reports_root: Path | None, quarter: str, lang: str) -> list[tuple[str, str]]:
@@ -256,27 +163,23 @@ def render_index(out_dir: Path, *, quarter: str, lang: str, config: dict, pages:
         s["page_title"] = titles.get(s.get("page"), "")
     tables = sorted(str(p.relative_to(out_dir)) for p in (out_dir / "tables").glob("*.csv")) \
         if (out_dir / "tables").exists() else []
-    run_rows = pd.DataFrame(
-        [{i18n.t("notebook", lang): n["title"], i18n.t("seconds", lang): f'{n["seconds"]:.1f}'}
-         for n in run.get("notebooks", [])]
-    )
+    run_rows = pd.DataFrame([{"notebook": n["title"], "seconds": n["seconds"]} for n in run.get("notebooks", [])])
     excluded_html = None
     if excluded is not None and len(excluded):
-        ex = excluded.copy()
-        if "net_revenue" in ex:
-            ex["net_revenue"] = ex["net_revenue"].map(lambda v: i18n.fmt_eur(v, lang, 2))
-        excluded_html = _table_html(i18n.label_columns(ex, lang))
+        excluded_html = _table_html(excluded.assign(reason=[
+            i18n.t(f"excluded_{r}", lang) if i18n.has(f"excluded_{r}", lang) else r for r in excluded["reason"]]), lang)
     title = config["report"].get(f"title_{lang}") or i18n.t("report_title", lang)
     page = _env.get_template("index.html.j2").render(
         lang=lang, title=title, quarter=quarter, company=config["report"].get("company", ""),
         data_until=i18n.fmt_date(run.get("data_until"), lang),
         generated_at=run.get("generated_at_display", ""), t=_Labels(lang), css=CSS,
         nav=nav_html(pages, "index", lang, extra=quarter_links(reports_root, quarter, lang)),
-        sections=sections, notes=notes, methods=METHODS[lang],
+        sections=sections, notes=notes,
+        methods=[(i18n.t(f"method_{m}_title", lang), i18n.t(f"method_{m}_text", lang)) for m in METHODS],
         excluded_html=excluded_html, tables=tables,
-        coverage_html=_table_html(coverage[0], text=True) if coverage is not None else "",
-        skipped_html=_table_html(coverage[1], text=True) if coverage is not None and len(coverage[1]) else "",
-        run_html=_table_html(run_rows) if len(run_rows) else "", footer=footer_text(run, lang),
+        coverage_html=_table_html(coverage[0], lang, text=True) if coverage is not None else "",
+        skipped_html=_table_html(coverage[1], lang, text=True) if coverage is not None and len(coverage[1]) else "",
+        run_html=_table_html(run_rows, lang) if len(run_rows) else "", footer=footer_text(run, lang),
     )
     target = out_dir / "index.html"
     target.write_text(page, encoding="utf-8")

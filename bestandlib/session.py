@@ -165,6 +165,22 @@ class Session:
             os.replace(tmp, target)
         return self._features
 
+    def cached(self, name: str, compute, *args, **kwargs):
+        """``compute(*args, **kwargs)``, computed once per data, quarter, configuration and code version
+        (:mod:`bestandlib.results`): a second language or a second look at the quarter reads it back.
+
+        ``name`` must identify the computation given the session's data, quarter and configuration
+        (e.g. ``"churn.backtest"``); the arguments are not part of the key, nor is the language: cache
+        only results without text (a computation that takes ``lang`` must not be cached). A
+        pseudonymised run keeps its own results (they may hold names).
+        """
+        from bestandlib import results
+
+        if self.pseudonymized:
+            name += ".pseudonymized"
+        return results.cached(self.data_key, self.quarter_label, name, self.config,
+                              lambda: compute(*args, **kwargs))
+
     # --- what the data allow (bestandlib.needs) ---------------------------------------------------
     _facts: object = field(default=None, repr=False)
 
@@ -227,8 +243,15 @@ class Session:
         return periods.quarter_end(self.quarter)
 
     # --- language -----------------------------------------------------------------------------
-    def t(self, key: str) -> str:
-        return i18n.t(key, self.lang)
+    def t(self, key: str, count=None, **fields) -> str:
+        """The catalogue text ``key`` in the session's language, fields filled (:func:`i18n.t`)."""
+        return i18n.t(key, self.lang, count=count, **fields)
+
+    def md(self, key: str, count=None, **fields):
+        """The catalogue text ``key`` shown as Markdown in the notebook and on the page."""
+        from IPython.display import Markdown
+
+        return Markdown(self.t(key, count=count, **fields))
 
     def eur(self, x, digits: int = 0) -> str:
         return i18n.fmt_eur(x, self.lang, digits)
@@ -292,18 +315,27 @@ class Session:
         """
         if self.output_dir is None:
             return None
+        # the page shows the first rows of the same frame: its note links the full CSV (bestandlib.display)
+        df.attrs.update(bestand_csv=f"tables/{name}.csv", bestand_rows=len(df))
         target = Path(self.output_dir) / "tables" / f"{name}.csv"
         target.parent.mkdir(parents=True, exist_ok=True)
         df.to_csv(target, index=False, date_format="%Y-%m-%d")
         return target
+
+    def show(self, df: pd.DataFrame, rows: int | None = None):
+        """``df`` as a formatted table in the session's language (:mod:`bestandlib.display`): translated
+        headers and values, locale numbers, cut after ``rows`` (default ``report.table_rows``) with a
+        note that links the full CSV when the frame was saved with :meth:`save_table`."""
+        from bestandlib import display
+
+        return display.Table(df, self.lang, max_rows=rows or self.config["report"]["table_rows"])
 
     def highlight(self, title: str, text: str | list[str] | None = None, *, figure=None,
                   table: pd.DataFrame | str | None = None, sentence: bool = False, key: str | None = None):
         """Offer a section to the report's management page (report runs only).
 
         ``text`` is plain text (a list gives paragraphs), ``figure`` a matplotlib figure, ``table`` a
-        small DataFrame (already formatted for reading; column names with a label in
-        :mod:`bestandlib.i18n` are shown in the report language) or HTML. ``sentence=True`` styles the
+        small DataFrame (formatted like every table, :mod:`bestandlib.display`) or HTML. ``sentence=True`` styles the
         text as the section's key finding.
         """
         if self.output_dir is None:
@@ -319,8 +351,9 @@ class Session:
             figure.savefig(png, dpi=110, bbox_inches="tight", metadata={"Software": None})
             item["figure"] = png.name
         if table is not None:
-            item["table_html"] = table if isinstance(table, str) else i18n.label_columns(table, self.lang).to_html(
-                index=False, classes="bestand-table", border=0, na_rep="–", escape=True)
+            from bestandlib import display
+
+            item["table_html"] = table if isinstance(table, str) else display.table_html(table, self.lang)
         (out / f"{key}.json").write_text(json.dumps(item, ensure_ascii=False, indent=1), encoding="utf-8")
         return item
 
@@ -385,37 +418,25 @@ def open(quarter=None, data_dir=paths.DEMO_DIR, config=None, lang: str = "de", o
     tables = all_tables.cut(periods.quarter_end(q))
     pnl = panel_cached(tables, q, data_key=key, config=cfg)
     _setup_plots()
-    _setup_tables()
+    _setup_tables(lang, cfg["report"]["table_rows"])
     return Session(quarter=q, data_dir=data_dir, config=cfg, lang=lang, tables=tables, panel=pnl,
                    output_dir=Path(output_dir) if output_dir else None, all_tables=all_tables,
                    pseudonymized=bool(pseudonymize), _real_names=real, data_key=key)
 
 
-def _dataframe_html(df: pd.DataFrame) -> str | None:
-    """pandas' notebook table, without the 0..n row numbers when the index carries no meaning.
-
-    Returns None (IPython then shows pandas' own table) for anything unexpected: a display helper
-    must never fail a notebook.
-    """
-    if not isinstance(df.index, pd.RangeIndex):
-        return None
-    try:
-        max_rows = pd.get_option("display.max_rows")
-        return df.to_html(index=False, max_rows=max_rows, max_cols=pd.get_option("display.max_columns"),
-                          show_dimensions=len(df) > max_rows, classes="dataframe", border=0, na_rep="–")
-    except Exception:  # noqa: BLE001 - fall back to the default representation
-        return None
-
-
-def _setup_tables() -> None:
-    # Managers read these tables on the report pages: row numbers 0..n only distract there.
+def _setup_tables(lang: str, max_rows: int) -> None:
+    """Every DataFrame a notebook shows is a formatted table in the session's language
+    (:mod:`bestandlib.display`): managers read these tables on the report pages."""
     try:
         from IPython import get_ipython
     except ImportError:  # pragma: no cover - IPython comes with ipykernel
         return
     ip = get_ipython()
     if ip is not None:
-        ip.display_formatter.formatters["text/html"].for_type(pd.DataFrame, _dataframe_html)
+        from bestandlib import display
+
+        ip.display_formatter.formatters["text/html"].for_type(
+            pd.DataFrame, lambda df: display.table_html(df, lang, max_rows=max_rows))
 
 
 def _setup_plots() -> None:

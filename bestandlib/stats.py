@@ -159,29 +159,19 @@ _RESULT_COLUMNS = [
     "n_permutations",
 ]
 
-LABELS = {
-    "all": {"de": "Alle Kunden", "en": "All customers"},
-    "business_unit": {"de": "SGE", "en": "Business unit"},
-    "region": {"de": "Region", "en": "Region"},
-    "segment": {"de": "Segment", "en": "Segment"},
-    "total_potential": {"de": "Gesamtpotenzial", "en": "total potential"},
-    "additional_potential": {"de": "Zusatzpotenzial", "en": "additional potential"},
-    "positive": {"de": "positiv", "en": "positive"},
-    "not shown": {"de": "nicht belegt", "en": "not shown"},
-    "too small": {"de": "zu klein", "en": "too small"},
-    "positive_shown": {"de": "positiv belegt", "en": "positive, shown"},
-    "null_reference": {"de": "allein aus der Rechnung erwartet", "en": "expected from the arithmetic alone"},
-    "rho_axis": {"de": "Spearman ρ mit Umsatz (95-%-KI)", "en": "Spearman ρ with revenue (95% CI)"},
-    "revenue_12m": {"de": "Umsatz letzte 12 Monate (EUR)", "en": "Revenue, last 12 months (EUR)"},
-    "potential": {"de": "Potenzial (EUR/Jahr)", "en": "Potential (EUR/year)"},
-    "holm": {"de": "Holm", "en": "Holm"},
-    "fdr_bh": {"de": "Benjamini-Hochberg", "en": "Benjamini-Hochberg"},
-    "unknown": {"de": "unbekannt", "en": "unknown"},
-}
+# Texts live in the text catalogues bestandlib/locale/<lang>/potential.yml: values of the result table
+# (``dimension_<d>``, ``loy_measure_<m>``, ``loy_verdict_<v>``, ``vs_arithmetic_<v>``, ``correction_<c>``),
+# plot labels (``stats_*``) and the sentence templates (``stats_*``).
+_PREFIX = {"all": "dimension_", "business_unit": "dimension_", "region": "dimension_", "segment": "dimension_",
+           "total_potential": "loy_measure_", "additional_potential": "loy_measure_",
+           "positive": "loy_verdict_", "not shown": "loy_verdict_", "too small": "loy_verdict_",
+           "holm": "correction_", "fdr_bh": "correction_"}
 
 
-def _t(key: str, lang: str) -> str:
-    return i18n.with_currency(LABELS.get(key, {}).get(i18n.check_lang(lang), str(key)), lang)
+def _t(key: str, lang: str, **fields) -> str:
+    """The catalogue text of a value of the result table (or of a ``stats_*`` key), else the key."""
+    name = _PREFIX.get(key, "stats_") + str(key)
+    return i18n.t(name, i18n.check_lang(lang), **fields) if i18n.has(name, lang) else str(key)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -929,9 +919,7 @@ def _p_text(p, lang) -> str:
 
 
 def _formula(measure, lang) -> str:
-    if measure == "additional_potential":
-        return {"de": "Potenzial − Umsatz", "en": "potential − revenue"}[lang]
-    return {"de": "Umsatz + Restpotenzial", "en": "revenue + remaining potential"}[lang]
+    return i18n.t("stats_formula_additional" if measure == "additional_potential" else "stats_formula_total", lang)
 
 
 def _group_list(rows: pd.DataFrame, lang: str) -> str:
@@ -945,40 +933,15 @@ def _overall_sentence(row: pd.Series, lang: str) -> str:
     m = _t(row["measure"], lang)
     n = i18n.fmt_number(row["n"], lang)
     if row["verdict"] == "too small":
-        return {
-            "de": f"Für das {m} sind zu wenige Kunden mit Potenzialbewertung da, um einen Zusammenhang mit "
-                  f"dem Umsatz zu prüfen (n = {n}).",
-            "en": f"Too few customers have a potential assessment to test revenue against {m} (n = {n}).",
-        }[lang]
-    ci = {"de": f"95-%-KI {_num(row['ci_low'], lang)} bis {_num(row['ci_high'], lang)}",
-          "en": f"95% CI {_num(row['ci_low'], lang)} to {_num(row['ci_high'], lang)}"}[lang]
+        return i18n.t("stats_overall_too_small", lang, m=m, n=n)
+    ci = i18n.t("stats_ci", lang, low=_num(row["ci_low"], lang), high=_num(row["ci_high"], lang))
     rho = f"Spearman ρ = {_num(row['estimate'], lang)}"
-    p = _p_text(row["p_adjusted"], lang)
-    tested = {"de": f"{rho}, {ci}; einseitiger Test auf ρ > 0: {p}",
-              "en": f"{rho}, {ci}; one-sided test of ρ > 0: {p}"}[lang]
+    tested = i18n.t("stats_tested", lang, rho=rho, ci=ci, p=_p_text(row["p_adjusted"], lang))
     positive = row["verdict"] == "positive"
     negative = not positive and np.isfinite(row["ci_high"]) and row["ci_high"] < 0
-    if positive:
-        first = {
-            "de": f"Über alle {n} Kunden mit Potenzialbewertung haben Kunden mit mehr Umsatz (letzte 12 Monate) "
-                  f"mehr {m}: der Zusammenhang ist positiv ({tested}).",
-            "en": f"Across all {n} customers with a potential assessment, customers with more revenue (last 12 "
-                  f"months) have more {m}: the relation is positive ({tested}).",
-        }[lang]
-    elif negative:
-        first = {
-            "de": f"Über alle {n} Kunden mit Potenzialbewertung ist nicht belegt, dass Kunden mit mehr Umsatz "
-                  f"(letzte 12 Monate) mehr {m} haben: der Zusammenhang ist negativ ({rho}, {ci}).",
-            "en": f"Across all {n} customers with a potential assessment it is not shown that customers with "
-                  f"more revenue (last 12 months) have more {m}: the relation is negative ({rho}, {ci}).",
-        }[lang]
-    else:
-        first = {
-            "de": f"Über alle {n} Kunden mit Potenzialbewertung ist nicht belegt, dass Kunden mit mehr Umsatz "
-                  f"(letzte 12 Monate) mehr {m} haben ({tested}).",
-            "en": f"Across all {n} customers with a potential assessment it is not shown that customers with "
-                  f"more revenue (last 12 months) have more {m} ({tested}).",
-        }[lang]
+    key = ("stats_overall_positive" if positive else
+           "stats_overall_negative" if negative else "stats_overall_not_shown")
+    first = i18n.t(key, lang, n=n, m=m, tested=tested, rho=rho, ci=ci)
     second = _arithmetic_sentence(row, lang, positive)
     return f"{first} {second}" if second else first
 
@@ -988,25 +951,10 @@ def _arithmetic_sentence(row: pd.Series, lang: str, positive: bool) -> str:
     vs = row.get("vs_arithmetic")
     if not row["coupled"] or not isinstance(vs, str):
         return ""
-    f = _formula(row["measure"], lang)
     p = row.get("p_vs_arithmetic_adjusted", row.get("p_vs_arithmetic", np.nan))
     ref = f"ρ ≈ {_num(row['null_estimate'], lang)}; {_p_text(p, lang)}"
-    key = (vs, positive)
-    text = {
-        ("above", True): {"de": f"Das ist stärker, als die Rechnung {f} allein ergäbe ({ref}).",
-                          "en": f"This is stronger than the arithmetic {f} alone would give ({ref})."},
-        ("above", False): {"de": f"ρ ist aber höher, als die Rechnung {f} allein ergäbe ({ref}).",
-                           "en": f"ρ is, however, higher than the arithmetic {f} alone would give ({ref})."},
-        ("as expected", True): {"de": f"Das ist nicht stärker, als die Rechnung {f} allein ergibt ({ref}).",
-                                "en": f"This is no stronger than the arithmetic {f} alone gives ({ref})."},
-        ("as expected", False): {"de": f"Das ist, was die Rechnung {f} allein ergibt ({ref}).",
-                                 "en": f"This is what the arithmetic {f} alone gives ({ref})."},
-        ("below", True): {"de": f"Das ist schwächer, als die Rechnung {f} allein ergäbe ({ref}).",
-                          "en": f"This is weaker than the arithmetic {f} alone would give ({ref})."},
-        ("below", False): {"de": f"ρ ist sogar niedriger, als die Rechnung {f} allein ergäbe ({ref}).",
-                           "en": f"ρ is even lower than the arithmetic {f} alone would give ({ref})."},
-    }
-    return text[key][lang]
+    key = {"above": "stats_arith_above", "as expected": "stats_arith_expected", "below": "stats_arith_below"}[vs]
+    return i18n.t(key + ("_positive" if positive else ""), lang, f=_formula(row["measure"], lang), ref=ref)
 
 
 def _substudy_sentence(rows: pd.DataFrame, lang: str) -> str:
@@ -1018,55 +966,30 @@ def _substudy_sentence(rows: pd.DataFrame, lang: str) -> str:
     pos = tested[tested["verdict"] == "positive"]
     neg = tested[(tested["verdict"] != "positive") & (tested["ci_high"] < 0)]
     k = len(tested)
-    m = _t(rows["measure"].iloc[0], lang)
+    fields = {"m": _t(rows["measure"].iloc[0], lang), "k": k, "corr": corr, "pos": len(pos)}
     parts = []
     if k == 0:
-        parts.append({"de": f"Keine Teilstudie zum {m} ist groß genug für einen Test",
-                      "en": f"No sub-study of {m} is large enough to test"}[lang])
+        parts.append(i18n.t("stats_sub_none_testable", lang, **fields))
     elif len(pos) == 0:
-        parts.append({"de": f"In keiner der {k} Teilstudien zum {m} ist nach {corr}-Korrektur belegt, dass "
-                            f"mehr Umsatz mit mehr {m} einhergeht",
-                      "en": f"None of the {k} sub-studies of {m} shows, after {corr} correction, that more "
-                            f"revenue goes with more {m}"}[lang])
+        parts.append(i18n.t("stats_sub_none", lang, **fields))
     elif len(pos) == k:
-        parts.append({"de": f"Nach {corr}-Korrektur ist der positive Zusammenhang beim {m} in allen {k} "
-                            f"Teilstudien belegt",
-                      "en": f"After {corr} correction the positive relation with {m} is shown in all {k} "
-                            f"sub-studies"}[lang])
+        parts.append(i18n.t("stats_sub_all", lang, **fields))
     elif 2 * len(pos) <= k:
-        parts.append({"de": f"Nach {corr}-Korrektur ist der positive Zusammenhang beim {m} in {len(pos)} von {k} "
-                            f"Teilstudien belegt ({_group_list(pos, lang)}), in den übrigen nicht",
-                      "en": f"After {corr} correction the positive relation with {m} is shown in {len(pos)} of {k} "
-                            f"sub-studies ({_group_list(pos, lang)}), not in the others"}[lang])
+        parts.append(i18n.t("stats_sub_few", lang, groups=_group_list(pos, lang), **fields))
     else:  # name the fewer: those where it is not shown
         rest = tested[tested["verdict"] != "positive"]
-        parts.append({"de": f"Nach {corr}-Korrektur ist der positive Zusammenhang beim {m} in {len(pos)} von {k} "
-                            f"Teilstudien belegt, in {len(rest)} nicht ({_group_list(rest, lang)})",
-                      "en": f"After {corr} correction the positive relation with {m} is shown in {len(pos)} of {k} "
-                            f"sub-studies, not in {len(rest)} ({_group_list(rest, lang)})"}[lang])
-    if len(neg):
-        where = ({"de": f"allen {k}", "en": f"all {k}"}[lang] if len(neg) == k
-                 else f"{len(neg)} ({_group_list(neg, lang)})")
-        parts.append({"de": f"negativ (95-%-KI unter 0) ist ρ in {where}",
-                      "en": f"ρ is negative (95% CI below 0) in {where}"}[lang])
+        parts.append(i18n.t("stats_sub_most", lang, rest=len(rest), groups=_group_list(rest, lang), **fields))
+    if len(neg) == k and k:
+        parts.append(i18n.t("stats_sub_negative_all", lang, k=k))
+    elif len(neg):
+        parts.append(i18n.t("stats_sub_negative", lang, neg=len(neg), groups=_group_list(neg, lang)))
     if small and k:
-        one = small == 1
-        parts.append({"de": f"{small} weitere {'ist' if one else 'sind'} zu klein für einen Test",
-                      "en": f"{small} more {'is' if one else 'are'} too small to test"}[lang])
+        parts.append(i18n.t("stats_sub_too_small", lang, count=small))
     text = "; ".join(parts) + "."
     if k and bool(rows["coupled"].iloc[0]) and "vs_arithmetic" in tested.columns:
-        f = _formula(rows["measure"].iloc[0], lang)
         above = int((tested["vs_arithmetic"] == "above").sum())
-        if above == 0:
-            extra = {"de": f"In keiner ist ρ höher, als die Rechnung {f} allein ergäbe.",
-                     "en": f"In none of them is ρ higher than the arithmetic {f} alone would give."}[lang]
-        elif above == k:
-            extra = {"de": f"In allen {k} ist ρ höher, als die Rechnung {f} allein ergäbe.",
-                     "en": f"In all {k} ρ is higher than the arithmetic {f} alone would give."}[lang]
-        else:
-            extra = {"de": f"In {above} von {k} ist ρ höher, als die Rechnung {f} allein ergäbe.",
-                     "en": f"In {above} of {k} ρ is higher than the arithmetic {f} alone would give."}[lang]
-        text = f"{text} {extra}"
+        key = "stats_sub_above_none" if above == 0 else "stats_sub_above_all" if above == k else "stats_sub_above_some"
+        text = f"{text} {i18n.t(key, lang, f=_formula(rows['measure'].iloc[0], lang), k=k, above=above)}"
     return text
 
 
@@ -1105,9 +1028,7 @@ def result_sentence(table: pd.DataFrame, lang: str = "de", measures=None) -> str
         if sub:
             sentences.append(sub)
     if excluded:
-        k = i18n.fmt_number(excluded, lang)
-        sentences.append({"de": f"{k} Kunden ohne Potenzialbewertung sind nicht berücksichtigt.",
-                          "en": f"{k} customers without a potential assessment are left out."}[lang])
+        sentences.append(i18n.t("stats_excluded", lang, k=i18n.fmt_number(excluded, lang)))
     return " ".join(sentences)
 
 
@@ -1239,10 +1160,9 @@ def plot_scatter(frame: pd.DataFrame, ax=None, lang: str = "de", hue: str = "bus
     ax.set_yscale("log")
     ax.set_xlabel(_t("revenue_12m", lang))
     y_label = _t(measure, lang)
-    ax.set_ylabel(y_label[:1].upper() + y_label[1:] + i18n.with_currency(" (EUR)", lang))
+    ax.set_ylabel(i18n.t("stats_amount_axis", lang, label=y_label[:1].upper() + y_label[1:]))
     hidden = len(data) - len(shown)
     if hidden:
-        note = {"de": f"{hidden} Kunden mit Wert ≤ 0 oder ohne Bewertung nicht gezeigt",
-                "en": f"{hidden} customers with a value ≤ 0 or no assessment not shown"}[lang]
+        note = i18n.t("stats_scatter_hidden", lang, count=hidden)
         ax.text(0.99, 0.01, note, transform=ax.transAxes, ha="right", va="bottom", fontsize=8, color="0.4")
     return ax

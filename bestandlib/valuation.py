@@ -61,32 +61,8 @@ _COLOURS = {
     UNASSESSED: "#d6604d",
 }
 
-i18n.register({
-    "val_new": {"de": "neu", "en": "new"},
-    "val_lost": {"de": "verloren", "en": "lost"},
-    "val_revenue_12m": {"de": "Umsatz letzte 12 Monate (EUR)", "en": "Revenue, last 12 months (EUR)"},
-    "val_potential": {"de": "Umsatzpotenzial (EUR)", "en": "Revenue potential (EUR)"},
-    "val_remaining_potential": {"de": "Restpotenzial (EUR)", "en": "Remaining potential (EUR)"},
-    "val_threshold": {"de": "Schwelle", "en": "Threshold"},
-    "val_bubble": {"de": "Blasengröße: Deckungsbeitrag", "en": "Bubble size: contribution margin"},
-    "val_unassessed_note": {"de": "nicht bewertet (nicht dargestellt): {n} Kunden, {rev}",
-                            "en": "not assessed (not shown): {n} customers, {rev}"},
-    "val_before": {"de": "vorher {q}", "en": "before {q}"},
-    "val_now": {"de": "jetzt {q}", "en": "now {q}"},
-    "val_migration_title": {"de": "Wanderung zwischen den Quadranten ({value})",
-                            "en": "Migration between quadrants ({value})"},
-    "val_customers": {"de": "Kunden", "en": "customers"},
-    "val_revenue_k": {"de": "Umsatz, Tsd. EUR", "en": "revenue, EUR k"},
-    "val_score": {"de": "Kundenwert-Score (0-100)", "en": "Customer score (0-100)"},
-    "val_business_unit": {"de": "SGE", "en": "Business unit"},
-    "val_high": {"de": "hoch", "en": "high"},
-    "val_low": {"de": "niedrig", "en": "low"},
-    "val_none": {"de": "keine Bewertung", "en": "no assessment"},
-    "val_quadrant": {"de": "Quadrant", "en": "Quadrant"},
-    "val_revenue": {"de": "Umsatz", "en": "Revenue"},
-    "val_potential_short": {"de": "Potenzial", "en": "Potential"},
-    "val_advice": {"de": "Empfehlung", "en": "Advice"},
-})
+# Texts (plot labels ``val_*``, quadrant names ``quadrant_<key>``, advice ``advice_<key>``) live in the
+# text catalogues bestandlib/locale/<lang>/value.yml.
 
 
 # --------------------------------------------------------------------------------------------------
@@ -97,18 +73,10 @@ def _section(config) -> dict:
     return ensure_config(config)["valuation"]
 
 
-def _labels(cfg: dict, lang: str) -> dict[str, str]:
-    """Display names of the quadrant keys plus "new"/"lost" in ``lang``."""
+def _labels(lang: str) -> dict[str, str]:
+    """Display names of the quadrant keys plus "new"/"lost" in ``lang`` (catalogue ``quadrant_<key>``)."""
     i18n.check_lang(lang)
-    labels = {}
-    for key in _STATE_ORDER:
-        entry = cfg.get("quadrants", {}).get(key)
-        if not isinstance(entry, dict) or lang not in entry:
-            raise ConfigError(f"missing config key 'valuation.quadrants.{key}.{lang}' (the quadrant's name)")
-        labels[key] = str(entry[lang])
-    labels[NEW] = i18n.t("val_new", lang)
-    labels[LOST] = i18n.t("val_lost", lang)
-    return labels
+    return {key: i18n.t(f"quadrant_{key}", lang) for key in (*_STATE_ORDER, NEW, LOST)}
 
 
 def _check_choice(value, allowed, key):
@@ -306,7 +274,7 @@ def four_field_matrix(frame: pd.DataFrame, config=None, lang: str = "de") -> pd.
         they are kept and counted, never placed. A potential of 0 is an assessment (low potential).
     """
     cfg = _section(config)
-    labels = _labels(cfg, lang)
+    labels = _labels(lang)
     thresholds = cfg.get("thresholds", {})
     out = frame.copy()
     units = out["business_unit"] if "business_unit" in out.columns else pd.Series("", index=out.index)
@@ -330,39 +298,33 @@ def four_field_matrix(frame: pd.DataFrame, config=None, lang: str = "de") -> pd.
     return out
 
 
-def quadrant_definition(config=None, lang: str = "de") -> pd.DataFrame:
+def quadrant_definition() -> pd.DataFrame:
     """The definition of the quadrants as a small table to show next to the portfolio plot.
 
     Returns
     -------
     DataFrame
-        One row per quadrant (and "unassessed"): quadrant, revenue, potential, advice, in ``lang``.
+        One row per quadrant (and "unassessed"), keys only: ``quadrant`` (shown as ``quadrant_<key>``),
+        ``revenue_level`` and ``potential_level`` (high, low, none; shown as ``level_<key>``) and
+        ``advice`` (shown as ``advice_<quadrant>``).
     """
-    cfg = _section(config)
-    labels = _labels(cfg, lang)
-    hi, lo = i18n.t("val_high", lang), i18n.t("val_low", lang)
-    axes = {"top": (hi, hi), "premium": (hi, lo), "development": (lo, hi), "small": (lo, lo),
-            UNASSESSED: ("", i18n.t("val_none", lang))}
-    rows = [{i18n.t("val_quadrant", lang): labels[k],
-             i18n.t("val_revenue", lang): axes[k][0],
-             i18n.t("val_potential_short", lang): axes[k][1],
-             i18n.t("val_advice", lang): cfg["quadrants"][k].get(f"advice_{lang}", "")}
-            for k in _STATE_ORDER]
-    return pd.DataFrame(rows)
+    axes = {"top": ("high", "high"), "premium": ("high", "low"), "development": ("low", "high"),
+            "small": ("low", "low"), UNASSESSED: (None, "none")}
+    return pd.DataFrame([{"quadrant": k, "revenue_level": axes[k][0], "potential_level": axes[k][1], "advice": k}
+                         for k in _STATE_ORDER])
 
 
-def quadrant_summary(matrix: pd.DataFrame, config=None, lang: str = "de") -> pd.DataFrame:
+def quadrant_summary(matrix: pd.DataFrame) -> pd.DataFrame:
     """Customers, revenue and margin per quadrant, including the unassessed customers.
 
     Returns
     -------
     DataFrame
         One row per quadrant in fixed order (top, premium, development, small, unassessed; empty
-        quadrants with 0): ``quadrant_key, quadrant, customers, revenue_12m, margin_12m,
-        customer_share, revenue_share, advice``. Shares are of all active customers.
+        quadrants with 0): ``quadrant, customers, revenue_12m, margin_12m, customer_share,
+        revenue_share, advice``; ``quadrant`` and ``advice`` hold the quadrant key (shown as
+        ``quadrant_<key>`` / ``advice_<key>``). Shares are of all active customers.
     """
-    cfg = _section(config)
-    labels = _labels(cfg, lang)
     g = matrix.groupby("quadrant_key").agg(customers=("customer_id", "size"),
                                            revenue_12m=("revenue_12m", "sum"),
                                            margin_12m=("margin_12m", "sum"))
@@ -371,17 +333,15 @@ def quadrant_summary(matrix: pd.DataFrame, config=None, lang: str = "de") -> pd.
     g["customer_share"] = g["customers"] / max(int(g["customers"].sum()), 1)
     total = g["revenue_12m"].sum()
     g["revenue_share"] = g["revenue_12m"] / total if total else np.nan
-    g = g.rename_axis("quadrant_key").reset_index()
-    g.insert(1, "quadrant", g["quadrant_key"].map(labels))
-    g["advice"] = g["quadrant_key"].map(lambda k: cfg["quadrants"][k].get(f"advice_{lang}", ""))
+    g = g.rename_axis("quadrant").reset_index()
+    g["advice"] = g["quadrant"]
     return g
 
 
 # --------------------------------------------------------------------------------------------------
 # migration
 # --------------------------------------------------------------------------------------------------
-def migration(matrix_now: pd.DataFrame, matrix_before: pd.DataFrame, config=None,
-              lang: str = "de") -> pd.DataFrame:
+def migration(matrix_now: pd.DataFrame, matrix_before: pd.DataFrame, lang: str = "de") -> pd.DataFrame:
     """Transition table between two four-field matrices (counts and revenue).
 
     Customers only in ``matrix_now`` come from "neu"/"new"; customers only in ``matrix_before`` go to
@@ -398,7 +358,7 @@ def migration(matrix_now: pd.DataFrame, matrix_before: pd.DataFrame, config=None
         Summing ``customers`` over ``to`` gives the counts before (plus the new customers in the
         "new" row); summing over ``from`` gives the counts now (plus the lost customers).
     """
-    labels = _labels(_section(config), lang)
+    labels = _labels(lang)
     cols = ["customer_id", "quadrant_key", "revenue_12m"]
     m = matrix_before[cols].merge(matrix_now[cols], on="customer_id", how="outer",
                                   suffixes=("_before", "_now"))
@@ -456,7 +416,7 @@ def quarterly_migration(panel, customers, potentials, quarter, complaints=None, 
     blocks = []
     for lag in lags:
         before = matrix_at(panel, customers, potentials, q - lag, complaints, config, lang)
-        t = migration(now, before, config, lang)
+        t = migration(now, before, lang)
         t.insert(0, "lag", int(lag))
         t.insert(0, "compared_with", quarter_label(q - lag))
         t.insert(0, "quarter", quarter_label(q))
@@ -464,25 +424,24 @@ def quarterly_migration(panel, customers, potentials, quarter, complaints=None, 
     return pd.concat(blocks, ignore_index=True)
 
 
-def movers(matrix_now: pd.DataFrame, matrix_before: pd.DataFrame, n: int = 10, config=None,
-           lang: str = "de") -> pd.DataFrame:
+def movers(matrix_now: pd.DataFrame, matrix_before: pd.DataFrame, n: int = 10) -> pd.DataFrame:
     """The ``n`` customers that changed quadrant with the largest revenue change (for the index page).
 
     Returns
     -------
     DataFrame
         ``customer_id, name, business_unit, quadrant_before, quadrant, revenue_before, revenue_12m,
-        revenue_change``; new and lost customers count as a change of state.
+        revenue_change``; the quadrants are keys (``new`` before, ``lost`` now: new and lost customers
+        count as a change of state).
     """
-    labels = _labels(_section(config), lang)
     info = [c for c in ("name", "business_unit") if c in matrix_now.columns]
     a = matrix_before[["customer_id", "quadrant_key", "revenue_12m", *info]]
     b = matrix_now[["customer_id", "quadrant_key", "revenue_12m", *info]]
     m = a.merge(b, on="customer_id", how="outer", suffixes=("_before", ""))
     for c in info:
         m[c] = m[c].fillna(m[f"{c}_before"])
-    m["quadrant_before"] = m["quadrant_key_before"].fillna(NEW).map(labels)
-    m["quadrant"] = m["quadrant_key"].fillna(LOST).map(labels)
+    m["quadrant_before"] = m["quadrant_key_before"].fillna(NEW)
+    m["quadrant"] = m["quadrant_key"].fillna(LOST)
     m["revenue_before"] = m["revenue_12m_before"].fillna(0.0)
     m["revenue_12m"] = m["revenue_12m"].fillna(0.0)
     m["revenue_change"] = m["revenue_12m"] - m["revenue_before"]
@@ -680,8 +639,7 @@ def score_sensitivity(frame: pd.DataFrame, config=None, change: float | None = N
 # --------------------------------------------------------------------------------------------------
 # the customer-level table
 # --------------------------------------------------------------------------------------------------
-def customer_value_table(panel, customers, potentials, quarter, complaints=None, config=None,
-                         lang: str = "de") -> pd.DataFrame:
+def customer_value_table(panel, customers, potentials, quarter, complaints=None, config=None) -> pd.DataFrame:
     """The customer-level result of the valuation: ``tables/customer_value.csv``.
 
     Returns
@@ -690,22 +648,21 @@ def customer_value_table(panel, customers, potentials, quarter, complaints=None,
         One row per active customer, best score first: ``customer_id, name, business_unit, segment,
         region, account_manager, quarter, revenue_12m, margin_12m, margin_rate, revenue_growth,
         potential, remaining_potential, share_of_wallet, competitive_intensity, quadrant_key,
-        quadrant, quadrant_prev_quarter, quadrant_year_ago, score, score_rank, score_rank_bu``.
-        ``quadrant_prev_quarter`` / ``quadrant_year_ago`` are "neu"/"new" for customers not active then.
+        quadrant_prev_quarter, quadrant_year_ago, score, score_rank, score_rank_bu``. The quadrants are
+        keys (top, premium, development, small, unassessed; ``new`` for customers not active then).
     """
     q = parse_quarter(quarter)
-    labels = _labels(_section(config), lang)
     frame = customer_frame(panel, customers, potentials, q, complaints, config=config)
-    matrix = four_field_matrix(frame, config, lang)
+    matrix = four_field_matrix(frame, config)
     units = customers["business_unit"].dropna().unique() if "business_unit" in customers.columns else None
     scores = customer_score(frame, config, business_units=units)
     out = matrix.merge(scores[["customer_id", "score", "score_rank", "score_rank_bu"]], on="customer_id")
     for lag, col in ((1, "quadrant_prev_quarter"), (4, "quadrant_year_ago")):
-        before = matrix_at(panel, customers, potentials, q - lag, complaints, config, lang)
-        out[col] = out["customer_id"].map(before.set_index("customer_id")["quadrant"]).fillna(labels[NEW])
+        before = matrix_at(panel, customers, potentials, q - lag, complaints, config)
+        out[col] = out["customer_id"].map(before.set_index("customer_id")["quadrant_key"]).fillna(NEW)
     cols = ["customer_id", *[c for c in _INFO_COLUMNS if c in out.columns], "quarter", "revenue_12m",
             "margin_12m", "margin_rate", "revenue_growth", "potential", "remaining_potential",
-            "share_of_wallet", "competitive_intensity", "quadrant_key", "quadrant", "quadrant_prev_quarter",
+            "share_of_wallet", "competitive_intensity", "quadrant_key", "quadrant_prev_quarter",
             "quadrant_year_ago", "score", "score_rank", "score_rank_bu"]
     return out[cols].sort_values(["score_rank", "customer_id"], ignore_index=True)
 
@@ -740,7 +697,7 @@ def plot_portfolio(matrix: pd.DataFrame, ax=None, log: bool = True, lang: str = 
         Draw the legend right of the axes (switch off for all but one panel of a grid).
     """
     ax = _ax(ax)
-    labels = _labels(_section(config), lang)
+    labels = _labels(lang)
     placed = matrix[matrix["quadrant_key"] != UNASSESSED]
     margin = placed["margin_12m"].clip(lower=0)
     scale = float(margin.max()) if len(margin) and margin.max() > 0 else 1.0
@@ -761,6 +718,7 @@ def plot_portfolio(matrix: pd.DataFrame, ax=None, log: bool = True, lang: str = 
                 set_scale("log")
             else:
                 set_scale("symlog", linthresh=linthresh)
+        _money_axes(ax, lang)
     corners = {"top": (0.98, 0.98, "right", "top"), "development": (0.02, 0.98, "left", "top"),
                "premium": (0.98, 0.02, "right", "bottom"), "small": (0.02, 0.02, "left", "bottom")}
     for key, (x, y, ha, va) in corners.items():
@@ -784,6 +742,71 @@ def plot_portfolio(matrix: pd.DataFrame, ax=None, log: bool = True, lang: str = 
             if hasattr(handle, "set_sizes"):
                 handle.set_sizes([40])
     return ax
+
+
+def plot_portfolios(matrix: pd.DataFrame, units, lang: str = "de", config=None):
+    """One :func:`plot_portfolio` per business unit side by side (shared y axis, legend on the last);
+    returns the figure."""
+    import matplotlib.pyplot as plt
+
+    units = list(units)
+    fig, axes = plt.subplots(1, max(len(units), 1), figsize=(5.2 * max(len(units), 1), 4.8), sharey=True,
+                             squeeze=False)
+    for i, (ax, unit) in enumerate(zip(axes[0], units)):
+        plot_portfolio(matrix[matrix["business_unit"] == unit], ax=ax, lang=lang, config=config,
+                       legend=i == len(units) - 1)
+        ax.set_title(unit)
+        if i:
+            ax.set_ylabel("")
+    return fig
+
+
+def plot_migrations(table: pd.DataFrame, lang: str = "de", value: str = "customers"):
+    """One :func:`plot_migration` heatmap per earlier quarter of a :func:`quarterly_migration` table;
+    returns the figure."""
+    import matplotlib.pyplot as plt
+
+    before = list(table["compared_with"].unique())
+    fig, axes = plt.subplots(1, len(before), figsize=(7.5 * len(before), 5), squeeze=False)
+    for ax, quarter in zip(axes[0], before):
+        plot_migration(table, ax=ax, lang=lang, value=value, compared_with=quarter)
+    fig.tight_layout()
+    return fig
+
+
+def money_tick(x: float, lang: str = "de") -> str:
+    """A short amount for an axis tick whose label names the currency: ``10 Tsd.`` / ``10k``,
+    ``2 Mio.`` / ``2m``, below 1,000 the number itself."""
+    sign, v = ("−" if x < 0 else ""), abs(float(x))
+    for size, key in ((1e6, "val_axis_million"), (1e3, "val_axis_thousand")):
+        if v >= size:
+            digits = 0 if v / size >= 10 or (v / size).is_integer() else 1
+            return sign + i18n.t(key, lang, amount=i18n.fmt_number(v / size, lang, digits))
+    return sign + i18n.fmt_number(v, lang, 0)
+
+
+def _decade_ticks(lo: float, hi: float, symlog: bool, linthresh: float) -> list[float]:
+    """Powers of ten in [lo, hi], every second one (counted from the largest) while there are more
+    than four ticks in all, so the labels never overlap; on a symlog axis also 0 and the most negative power."""
+    powers = [10.0 ** k for k in range(-2, 13) if not symlog or 10.0 ** k >= linthresh]
+    negative = [-p for p in reversed(powers) if symlog and -p >= lo][:1]
+    extra = negative + ([0.0] if symlog and lo <= 0 <= hi else [])
+    positive = [p for p in powers if lo <= p <= hi]
+    while len(positive) > max(2, 4 - len(extra)):
+        positive = positive[::-1][::2][::-1]
+    return extra + positive
+
+
+def _money_axes(ax, lang: str) -> None:
+    """Readable amounts on both (log or symlog) axes instead of ``−10^4``: powers of ten as ``10 Tsd.``."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    for axis, lim in ((ax.xaxis, ax.get_xlim()), (ax.yaxis, ax.get_ylim())):
+        scale = axis.get_scale()
+        linthresh = getattr(axis.get_transform(), "linthresh", 1.0)
+        axis.set_major_locator(FixedLocator(_decade_ticks(min(lim), max(lim), scale == "symlog", linthresh)))
+        axis.set_major_formatter(FuncFormatter(lambda x, _pos: money_tick(x, lang)))
+        axis.set_minor_formatter(NullFormatter())
 
 
 def plot_migration(table: pd.DataFrame, ax=None, lang: str = "de", value: str = "customers",

@@ -36,8 +36,8 @@ from bestandlib.panel import customer_summary
 from bestandlib.periods import parse_quarter, quarter_end
 
 __all__ = ["GERMAN_STOP_WORDS", "settings", "fold", "latest_responses", "nps", "satisfaction_by",
-           "respondent_groups", "satisfaction_trend", "answers", "theme_summary", "themes_by_group",
-           "discover_topics", "pseudonymise", "match_referrals", "referral_summary", "plot_nps",
+           "respondent_groups", "respondents", "plot_nps_panels", "nps_sentence", "trend_summary", "satisfaction_trend", "answers", "theme_summary", "themes_by_group", "themes_by_loyalty",
+           "discover_topics", "private_names", "pseudonymise", "match_referrals", "referral_summary", "plot_nps",
            "plot_theme_comparison", "NPS_COLUMNS"]
 
 # A German stop-word list for the TF-IDF grouping: articles, pronouns, prepositions, conjunctions,
@@ -64,21 +64,9 @@ NPS_COLUMNS = ["group", "n", "small", "satisfaction", "satisfaction_low", "satis
 
 _GROUP_KEYS = ("loyal", "at_risk", "other")
 
-i18n.register({
-    "voice_loyal": {"de": "treu", "en": "loyal"},
-    "voice_at_risk": {"de": "gefährdet/verloren", "en": "at risk/lost"},
-    "voice_other": {"de": "übrige", "en": "other"},
-    "voice_inactive": {"de": "nicht aktiv", "en": "not active"},
-    "voice_unknown": {"de": "unbekannt", "en": "unknown"},
-    "voice_all": {"de": "alle", "en": "all"},
-    "voice_nps": {"de": "Net Promoter Score", "en": "Net Promoter Score"},
-    "voice_share": {"de": "Anteil der Antworten", "en": "Share of answers"},
-    "voice_existing_customer": {"de": "bestehender Kunde", "en": "existing customer"},
-    "voice_new_lead": {"de": "neuer Kontakt", "en": "new lead"},
-    "voice_general": {"de": "allgemein", "en": "general"},
-    "voice_none": {"de": "niemand", "en": "nobody"},
-    "voice_empty": {"de": "keine Angabe", "en": "no answer"},
-})
+# Prefixes of the catalogue texts of group levels (``satisfaction_by``): level ``k`` of column ``c`` is
+# shown as ``t(f"{prefix}_{k}")`` when the catalogue has it.
+_LEVEL_TEXT = {"loyalty_group": "voice", "phase": "phase", "question": "voice_question"}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -231,7 +219,8 @@ def satisfaction_by(responses: pd.DataFrame, by: str | None = None, config=None,
         One row per respondent, e.g. :func:`latest_responses` joined with :func:`respondent_groups`.
     by : str, optional
         Column to group by (``quadrant``, ``phase``, ``business_unit``, ``account_manager``,
-        ``tenure_band`` ...).
+        ``tenure_band``, ``loyalty_group`` ...). Levels that are keys (``loyalty_group``, ``phase``)
+        are shown by their catalogue text in ``lang``.
 
     Returns
     -------
@@ -246,7 +235,7 @@ def satisfaction_by(responses: pd.DataFrame, by: str | None = None, config=None,
     if by is None:
         parts = [(i18n.t("voice_all", lang), responses)]
     else:
-        keys = responses[by].astype("object").where(responses[by].notna(), i18n.t("voice_unknown", lang))
+        keys = responses[by].astype("object").map(lambda k: _level_text(by, k, lang))
         parts = [(k, g) for k, g in responses.groupby(keys, sort=True)]
     rows = []
     for key, g in parts:
@@ -258,6 +247,15 @@ def satisfaction_by(responses: pd.DataFrame, by: str | None = None, config=None,
         rows.append(row)
     out = pd.DataFrame(rows)[NPS_COLUMNS]
     return out.sort_values(["small", "nps"], ascending=[True, False], ignore_index=True)
+
+
+def _level_text(column: str, level, lang: str) -> str:
+    """A group level as the reader sees it: catalogue text of keys (loyalty group, phase), else the
+    value itself; missing levels are "unbekannt"."""
+    if level is None or level is pd.NA or (isinstance(level, float) and np.isnan(level)):
+        return i18n.t("voice_unknown", lang)
+    key = f"{_LEVEL_TEXT[column]}_{level}" if column in _LEVEL_TEXT else None
+    return i18n.t(key, lang) if key and i18n.has(key, lang) else str(level)
 
 
 def respondent_groups(panel: pd.DataFrame, quarter, customers: pd.DataFrame | None = None,
@@ -281,8 +279,8 @@ def respondent_groups(panel: pd.DataFrame, quarter, customers: pd.DataFrame | No
     -------
     DataFrame
         ``customer_id, business_unit, account_manager, quadrant, phase, tenure_quarters, tenure_band,
-        loyalty_group`` (``loyal``, ``at_risk``, ``other``; see ``voice.groups``) and
-        ``loyalty_group_label``.
+        loyalty_group`` (``loyal``, ``at_risk``, ``other``; see ``voice.groups``). ``lang`` names the
+        tenure bands (``loyalty.tenure_bands``) and the quadrant of inactive customers.
     """
     from bestandlib import loyalty
 
@@ -302,7 +300,6 @@ def respondent_groups(panel: pd.DataFrame, quarter, customers: pd.DataFrame | No
     loyal = ~inactive & ~shrinking & (summ["tenure_quarters"] >= int(g["loyal_min_quarters"]))
     out["loyalty_group"] = np.select([(inactive | shrinking).to_numpy(), loyal.to_numpy()], ["at_risk", "loyal"],
                                      default="other")
-    out["loyalty_group_label"] = out["loyalty_group"].map(lambda k: i18n.t(f"voice_{k}", lang))
     for col in ("business_unit", "account_manager"):
         if customers is not None and col in customers:
             out[col] = out["customer_id"].map(customers.set_index(customers["customer_id"].astype(str))[col])
@@ -319,7 +316,45 @@ def respondent_groups(panel: pd.DataFrame, quarter, customers: pd.DataFrame | No
     else:
         out["phase"] = pd.NA
     return out[["customer_id", "business_unit", "account_manager", "quadrant", "phase", "tenure_quarters",
-                "tenure_band", "loyalty_group", "loyalty_group_label"]]
+                "tenure_band", "loyalty_group"]]
+
+
+def respondents(surveys: pd.DataFrame | None, panel: pd.DataFrame, quarter, customers: pd.DataFrame | None = None,
+                matrix: pd.DataFrame | None = None, phases: pd.DataFrame | None = None, config=None,
+                lang: str = "de") -> pd.DataFrame:
+    """Each customer's latest survey in the window (:func:`latest_responses`) with the groups its
+    customer belongs to at ``quarter`` (:func:`respondent_groups`): the frame of the NPS section."""
+    responses = latest_responses(surveys, quarter, config)
+    groups = respondent_groups(panel, quarter, customers, matrix, phases, config, lang)
+    return responses.merge(groups, on="customer_id", how="left")
+
+
+#: The panels of the NPS figure (:func:`plot_nps_panels`): column and catalogue key of its title.
+NPS_PANELS = (("quadrant", "quadrant"), ("phase", "loy_phase"), ("tenure_band", "loy_tenure_band"))
+
+
+def plot_nps_panels(responses: pd.DataFrame, config=None, lang: str = "de"):
+    """NPS per quadrant, relationship phase and tenure band side by side (panels whose column has no
+    value left out); returns the figure, ``None`` without respondents."""
+    import matplotlib.pyplot as plt
+
+    panels = [(c, key) for c, key in NPS_PANELS if c in responses and responses[c].notna().any()]
+    if not panels:
+        return None
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.5 * len(panels), 4), squeeze=False)
+    for ax, (col, key) in zip(axes[0], panels):
+        plot_nps(satisfaction_by(responses, col, config, lang), ax=ax, lang=lang, title=i18n.t(key, lang))
+    fig.tight_layout()
+    return fig
+
+
+def nps_sentence(overall: pd.DataFrame, lang: str = "de") -> str:
+    """The overall NPS with its interval and n in words (``overall``: :func:`satisfaction_by` with
+    ``by=None``)."""
+    o = overall.iloc[0]
+    return i18n.t("voice_nps_sentence", lang, nps=i18n.fmt_number(o["nps"], lang),
+                  low=i18n.fmt_number(o["nps_low"], lang), high=i18n.fmt_number(o["nps_high"], lang),
+                  n=i18n.fmt_number(o["n"], lang))
 
 
 def satisfaction_trend(surveys: pd.DataFrame | None, until=None) -> pd.DataFrame:
@@ -365,6 +400,24 @@ def satisfaction_trend(surveys: pd.DataFrame | None, until=None) -> pd.DataFrame
     sxy = sums["xy"] - sums["x"] * sums["y"] / n
     out["satisfaction_slope"] = (sxy / sxx).where(sxx > 1e-9)
     return out.reset_index()[cols]
+
+
+def trend_summary(trend: pd.DataFrame) -> pd.DataFrame:
+    """The change of satisfaction against the previous survey over all customers with two surveys.
+
+    Returns
+    -------
+    DataFrame
+        One row: ``customers`` (with a previous survey), ``improved_share``, ``unchanged_share``,
+        ``worsened_share``, ``change_mean``, ``change_median``, ``change_min``, ``change_max`` (points).
+    """
+    c = pd.Series(trend["satisfaction_change"] if trend is not None and len(trend) else [], dtype="float64")
+    c = c.dropna()
+    n = len(c)
+    share = (lambda m: float(m.mean()) if n else np.nan)
+    return pd.DataFrame([{"customers": n, "improved_share": share(c > 0), "unchanged_share": share(c == 0),
+                          "worsened_share": share(c < 0), "change_mean": c.mean(), "change_median": c.median(),
+                          "change_min": c.min(), "change_max": c.max()}])
 
 
 # --------------------------------------------------------------------------------------------------
@@ -459,8 +512,7 @@ def theme_summary(ans: pd.DataFrame, config=None, lang: str = "de", by_question:
             hit = (a["themes"] == "") if key == "none" else a[f"theme_{key}"]
             ex = _examples(a.loc[hit, "text"], seed=int(cfg["topics"]["seed"]), names=names)
             row = {"question": question, "theme_key": key,
-                   "theme": _theme_label(cfg, key, lang) if key != "none" else
-                   ("ohne Stichwort" if lang == "de" else "no keyword"),
+                   "theme": _theme_label(cfg, key, lang) if key != "none" else i18n.t("voice_no_keyword", lang),
                    "side": themes.get(key, {}).get("side", "neutral") if key != "none" else "",
                    "answers": int(hit.sum()), "share": float(hit.mean())}
             row.update({f"example_{i + 1}": ex[i] if i < len(ex) else "" for i in range(3)})
@@ -491,15 +543,16 @@ def themes_by_group(ans: pd.DataFrame, groups: pd.DataFrame, config=None, lang: 
     Returns
     -------
     DataFrame
-        ``theme_key, theme, side, n_a, n_b, share_a, share_b, difference, ci_low, ci_high`` with
+        ``theme_key, theme, side, n_a, n_b, share_a, share_b, share_difference, difference_low,
+        share_difference_high`` (the interval of the difference) with
         ``a``/``b`` in the column names replaced by the group keys (``share_loyal`` ...).
     """
     from statsmodels.stats.proportion import confint_proportions_2indep
 
     cfg = settings(config)
     themes = _themes(cfg)
-    cols = ["theme_key", "theme", "side", f"n_{a}", f"n_{b}", f"share_{a}", f"share_{b}", "difference",
-            "ci_low", "ci_high"]
+    cols = ["theme_key", "theme", "side", f"n_{a}", f"n_{b}", f"share_{a}", f"share_{b}", "share_difference",
+            "share_difference_low", "share_difference_high"]
     if ans is None or len(ans) == 0 or groups is None:
         return _empty(cols)
     flags = ans.groupby("customer_id")[[f"theme_{k}" for k in themes]].any()
@@ -513,15 +566,24 @@ def themes_by_group(ans: pd.DataFrame, groups: pd.DataFrame, config=None, lang: 
         row = {"theme_key": key, "theme": _theme_label(cfg, key, lang), "side": themes[key].get("side", "neutral"),
                f"n_{a}": len(fa), f"n_{b}": len(fb),
                f"share_{a}": ca / len(fa) if len(fa) else np.nan, f"share_{b}": cb / len(fb) if len(fb) else np.nan}
-        row["difference"] = row[f"share_{a}"] - row[f"share_{b}"]
+        row["share_difference"] = row[f"share_{a}"] - row[f"share_{b}"]
         if len(fa) and len(fb):
             lo, hi = confint_proportions_2indep(ca, len(fa), cb, len(fb), method="newcomb", compare="diff",
                                                 alpha=1 - level)
-            row["ci_low"], row["ci_high"] = float(lo), float(hi)
+            row["share_difference_low"], row["share_difference_high"] = float(lo), float(hi)
         else:
-            row["ci_low"] = row["ci_high"] = np.nan
+            row["share_difference_low"] = row["share_difference_high"] = np.nan
         rows.append(row)
-    return pd.DataFrame(rows).sort_values("difference", ascending=False, ignore_index=True)[cols]
+    return pd.DataFrame(rows).sort_values("share_difference", ascending=False, ignore_index=True)[cols]
+
+
+def themes_by_loyalty(surveys: pd.DataFrame | None, panel: pd.DataFrame, quarter, config=None,
+                      lang: str = "de") -> pd.DataFrame:
+    """:func:`themes_by_group` of loyal vs at-risk customers: each customer's latest survey
+    (:func:`answers` with ``latest_only``) against its loyalty group at ``quarter``
+    (:func:`respondent_groups`)."""
+    latest = answers(surveys, config, latest_only=True)
+    return themes_by_group(latest, respondent_groups(panel, quarter, config=config, lang=lang), config, lang)
 
 
 def discover_topics(ans: pd.DataFrame, config=None, lang: str = "de", names=None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -586,6 +648,14 @@ _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.]+")
 _PHONE = re.compile(r"(?<!\w)\+?\d[\d /()-]{6,}\d")
 
 
+def private_names(customers: pd.DataFrame | None) -> list[str]:
+    """The names to remove from every example answer shown: customer names and account managers."""
+    if customers is None:
+        return []
+    cols = [c for c in ("name", "account_manager") if c in customers]
+    return list(dict.fromkeys(str(n) for c in cols for n in customers[c].dropna()))
+
+
 def pseudonymise(texts: pd.Series, names=None) -> pd.Series:
     """Remove what identifies someone from free text before it is shown.
 
@@ -622,7 +692,7 @@ def match_referrals(surveys: pd.DataFrame | None, customers: pd.DataFrame, confi
     Returns
     -------
     DataFrame
-        ``customer_id`` (the respondent), ``survey_date, answer, kind`` (existing_customer, new_lead,
+        ``customer_id`` (the respondent), ``survey_date, answer, referral_kind`` (existing_customer, new_lead,
         general, none, empty), ``referred_customer_id, referred_name, candidates``. A named customer
         is found when its folded name appears as a whole-word sequence in the answer, else its name
         without legal forms (GmbH, KG, & Söhne ...); of several, the longest name wins (so "Klinikum
@@ -630,7 +700,7 @@ def match_referrals(surveys: pd.DataFrame | None, customers: pd.DataFrame, confi
         (the first is given: check by hand). The respondent itself never matches.
     """
     cfg = settings(config)
-    cols = ["customer_id", "survey_date", "answer", "kind", "referred_customer_id", "referred_name",
+    cols = ["customer_id", "survey_date", "answer", "referral_kind", "referred_customer_id", "referred_name",
             "candidates"]
     if not _has(surveys) or "would_refer_to" not in surveys:
         return _empty(cols)
@@ -662,7 +732,7 @@ def match_referrals(surveys: pd.DataFrame | None, customers: pd.DataFrame, confi
             continue
         kinds.append("none" if nobody.search(text) else "new_lead" if org.search(text) else "general")
         ids.append(None), names.append(None), n_cands.append(0)
-    s["kind"], s["referred_customer_id"], s["referred_name"] = kinds, ids, names
+    s["referral_kind"], s["referred_customer_id"], s["referred_name"] = kinds, ids, names
     s["candidates"] = n_cands
     return s[cols]
 
@@ -681,7 +751,7 @@ def _longest_match(tokens: list[str], index: dict, max_len: int, respondent: str
     return best
 
 
-def referral_summary(referrals: pd.DataFrame, revenue: pd.DataFrame | None = None, lang: str = "de") -> pd.DataFrame:
+def referral_summary(referrals: pd.DataFrame, revenue: pd.DataFrame | None = None) -> pd.DataFrame:
     """Counts per kind of referral answer and, for named existing customers, their revenue.
 
     Parameters
@@ -695,22 +765,22 @@ def referral_summary(referrals: pd.DataFrame, revenue: pd.DataFrame | None = Non
     Returns
     -------
     DataFrame
-        ``kind, label, answers, share, customers, revenue_12m``.
+        ``referral_kind, answers, share, customers, revenue_12m`` (``referral_kind`` a key, its text
+        ``voice_<key>`` in the catalogue).
     """
-    cols = ["kind", "label", "answers", "share", "customers", "revenue_12m"]
+    cols = ["referral_kind", "answers", "share", "customers", "revenue_12m"]
     if referrals is None or len(referrals) == 0:
         return _empty(cols)
     order = ["existing_customer", "new_lead", "general", "none", "empty"]
-    n = referrals.groupby("kind").size().reindex(order, fill_value=0)
-    out = pd.DataFrame({"kind": order, "answers": n.to_numpy()})
-    out["label"] = out["kind"].map(lambda k: i18n.t(f"voice_{k}", lang))
+    n = referrals.groupby("referral_kind").size().reindex(order, fill_value=0)
+    out = pd.DataFrame({"referral_kind": order, "answers": n.to_numpy()})
     out["share"] = out["answers"] / out["answers"].sum()
-    named = referrals.loc[referrals["kind"] == "existing_customer", "referred_customer_id"].dropna().unique()
-    out["customers"] = np.where(out["kind"] == "existing_customer", len(named), np.nan)
+    named = referrals.loc[referrals["referral_kind"] == "existing_customer", "referred_customer_id"].dropna().unique()
+    out["customers"] = np.where(out["referral_kind"] == "existing_customer", len(named), np.nan)
     out["revenue_12m"] = np.nan
     if revenue is not None:
         r = revenue.set_index(revenue["customer_id"].astype(str))["revenue_12m"]
-        out.loc[out["kind"] == "existing_customer", "revenue_12m"] = float(r.reindex(named).fillna(0).sum())
+        out.loc[out["referral_kind"] == "existing_customer", "revenue_12m"] = float(r.reindex(named).fillna(0).sum())
     return out[cols]
 
 
@@ -743,7 +813,7 @@ def plot_nps(table: pd.DataFrame, ax=None, lang: str = "de", title: str | None =
     ax.axvline(0, color="black", lw=1, ls="--")
     ax.set_yticks(y, [f"{g} (n = {n})" for g, n in zip(t["group"], t["n"])])
     ax.set_xlim(-100, 100)
-    ax.set_xlabel(i18n.t("voice_nps", lang) + (" (Punkte)" if lang == "de" else " (points)"))
+    ax.set_xlabel(i18n.t("voice_nps_axis", lang))
     if title:
         ax.set_title(title)
     return ax
@@ -753,7 +823,7 @@ def plot_theme_comparison(table: pd.DataFrame, ax=None, lang: str = "de", a: str
     """Share of respondents mentioning each theme: group ``a`` vs group ``b`` (output of
     :func:`themes_by_group`)."""
     ax = _ax(ax)
-    t = table.sort_values("difference").reset_index(drop=True)
+    t = table.sort_values("share_difference").reset_index(drop=True)
     y = np.arange(len(t))
     h = 0.38
     ax.barh(y + h / 2, t[f"share_{a}"] * 100, height=h, color="#1b7837",
@@ -761,7 +831,6 @@ def plot_theme_comparison(table: pd.DataFrame, ax=None, lang: str = "de", a: str
     ax.barh(y - h / 2, t[f"share_{b}"] * 100, height=h, color="#b2182b",
             label=f"{i18n.t(f'voice_{b}', lang)} (n = {t[f'n_{b}'].iloc[0] if len(t) else 0})")
     ax.set_yticks(y, t["theme"])
-    ax.set_xlabel("Anteil der Befragten, die das Thema nennen (%)" if lang == "de"
-                  else "Share of respondents mentioning the theme (%)")
+    ax.set_xlabel(i18n.t("voice_theme_axis", lang))
     ax.legend(loc="lower right")
     return ax

@@ -6,6 +6,7 @@ import pandas as pd
 import pytest
 
 from bestandlib import actions as A
+from bestandlib import i18n
 from bestandlib.config import load_config
 from bestandlib.errors import BestandError, ConfigError
 from bestandlib.panel import build_panel
@@ -101,7 +102,8 @@ class TestPlaybook:
     def test_measure_table_per_quarter(self):
         m = A.measure_table(lang="en").set_index("action")
         assert m.loc["low_touch_newsletter", "cost_per_quarter"] == pytest.approx(3 * 2)  # monthly
-        assert m.loc["executive_visit", "owner"] == "Sales director"
+        assert m.loc["executive_visit", "owner_role"] == "sales_director"  # a key: translated on display
+        assert i18n.t("role_sales_director", "en") == "Sales director"
 
 
 class TestRisk:
@@ -294,7 +296,7 @@ class TestActionsLog:
         assert out.loc["*", "comparison_churn_rate"] == pytest.approx(0.5)
         assert out.loc["*", "difference"] == pytest.approx(-0.5)
         assert out.loc["service_review", "treated"] == 2
-        assert "randomis" in A.NOT_RANDOMISED["en"]
+        assert "randomis" in i18n.t("actions_not_randomised", "en")
 
 
 class TestPlots:
@@ -322,5 +324,110 @@ class TestFallbacks:
         # a credit note is no purchase: it moves neither the last purchase nor the rhythm
         orders.loc[len(orders)] = ["B", pd.Timestamp("2025-12-20"), "9", "G", -1.0, -100.0, -30.0]
         r = A.recency_risk(build_panel(orders, until="2025Q4"), "2025Q4").set_index("customer_id")
-        assert r.loc["A", "churn_probability"] == 0.0
-        assert r.loc["B", "churn_probability"] == 1.0 and r.loc["B", "overdue"] > 4
+        assert r.loc["A", "risk_score"] == 0.0
+        assert r.loc["B", "risk_score"] == 1.0 and r.loc["B", "overdue"] > 4
+
+
+class TestPlanFrame:
+    """The planning frame: a model's probability, else a recency score that is never called one."""
+
+    @staticmethod
+    def _value():
+        return pd.DataFrame({"customer_id": ["K1", "K2", "K3"], "name": ["A", "B", "C"],
+                             "business_unit": "T", "account_manager": ["Anna", "Anna", None],
+                             "quadrant_key": ["top", "small", "premium"],
+                             "margin_12m": [1000.0, 500.0, -50.0], "revenue_12m": [4000.0, 2000.0, 800.0]})
+
+    @staticmethod
+    def _recency():
+        return pd.DataFrame({"customer_id": ["K1", "K2", "K3"], "risk_score": [0.9, 0.1, 0.5],
+                             "overdue": [3.7, 1.3, 2.5]})
+
+    def test_model_probability_and_money_at_risk(self):
+        phase = pd.DataFrame({"customer_id": ["K1", "K2"], "phase": ["habituating", "new"]})
+        risk = pd.DataFrame({"customer_id": ["K1", "K2", "K3"], "churn_probability": [0.5, 0.2, 0.9],
+                             "segment_model": ["established", "onboarding", "recency"]})
+        f = A.plan_frame(self._value(), phase, risk, "model", self._recency()).set_index("customer_id")
+        assert f["risk_source"].to_dict() == {"K1": "model", "K2": "onboarding", "K3": "recency"}
+        assert f.loc["K1", "margin_at_risk"] == pytest.approx(500.0)
+        assert f.loc["K3", "phase"] == "established"  # no phase known
+        # the churn table's recency row holds a score: no probability and no money at risk
+        assert np.isnan(f.loc["K3", "churn_probability"]) and np.isnan(f.loc["K3", "margin_at_risk"])
+        assert f.loc["K3", "risk_score"] == pytest.approx(0.9)
+        assert f[["risk_score"]].loc[["K1", "K2"]].isna().all().all()
+
+    def test_recency_only_is_no_probability(self):
+        f = A.plan_frame(self._value(), pd.DataFrame({"customer_id": [], "phase": []}), None, "recency",
+                         self._recency(), has_margin=False)
+        assert f["risk_source"].eq("recency").all()
+        assert f["churn_probability"].isna().all() and f["margin_at_risk"].isna().all()
+        assert f["risk_score"].tolist() == [0.9, 0.1, 0.5]
+        assert f["value_12m"].tolist() == [4000.0, 2000.0, 800.0]  # revenue without margins
+        acts = A.assign_actions(f).set_index("customer_id")
+        # ranked by the score only; the level from the score with the same cut-offs (0.12 / 0.30)
+        assert acts["priority"].to_dict() == {"K1": 1, "K3": 2, "K2": 3}
+        assert acts["risk_level"].to_dict() == {"K1": "high", "K2": "low", "K3": "high"}
+        table = A.actions_table(acts.reset_index(), has_margin=False)
+        assert list(table.columns) == [c if c != "margin_at_risk" else "revenue_at_risk" for c in A.ACTIONS_COLUMNS]
+        shown = A.for_display(table, has_margin=False)
+        assert "margin_at_risk" not in shown and "revenue_at_risk" not in shown and "action" not in shown
+        assert "risk_score" in shown
+
+    def test_btyd_source_and_unscored(self):
+        risk = pd.DataFrame({"customer_id": ["K1"], "churn_probability": [0.4]})
+        f = A.plan_frame(self._value(), pd.DataFrame({"customer_id": [], "phase": []}), risk, "btyd",
+                         self._recency()).set_index("customer_id")
+        assert f["risk_source"].to_dict() == {"K1": "btyd", "K2": "recency", "K3": "recency"}
+        assert f.loc["K3", "margin_at_risk"] != f.loc["K3", "margin_at_risk"]  # NaN
+        with pytest.raises(BestandError, match="risk source"):
+            A.plan_frame(self._value(), pd.DataFrame({"customer_id": [], "phase": []}), None, "guess",
+                         self._recency())
+
+    def test_notes_and_counts(self):
+        f = pd.DataFrame({"risk_source": ["model", "recency", "onboarding", "model"]})
+        assert A.risk_source_counts(f).to_dict("list") == {"risk_source": ["model", "onboarding", "recency"],
+                                                           "customers": [2, 1, 1]}
+        assert A.plan_notes(f, "model", "en") == [("actions_recency_customers", {"count": 1})]
+        (key, fields), = A.plan_notes(f.assign(risk_source="recency"), "recency", "en", "needs 13 quarters")
+        assert key == "actions_note_recency" and "not a probability" in i18n.t(key, "en", **fields)
+        assert A.plan_notes(f.assign(risk_source="btyd"), "btyd", "de")[0][0] == "actions_note_btyd"
+
+    def test_plan_inputs_without_models(self):
+        """A session that can run neither model: the recency score, chosen without any exception."""
+        orders = pd.DataFrame({"customer_id": ["A", "A", "A", "B", "B"], "order_date": pd.to_datetime(
+            ["2025-02-01", "2025-06-01", "2025-11-01", "2024-03-01", "2024-09-01"])})
+        orders = orders.assign(order_id=[str(i) for i in range(5)], product_group="G", quantity=1.0,
+                               net_revenue=100.0, contribution_margin=30.0)
+        pnl = build_panel(orders, until="2025Q4")
+
+        class S:
+            panel, quarter, config, lang, has_margin = pnl, "2025Q4", _config(), "en", True
+            tables = type("T", (), {"contacts": None, "customers": None})()
+
+            def available(self, section):
+                return False
+
+        value = pd.DataFrame({"customer_id": ["A", "B"], "name": ["a", "b"], "business_unit": "T",
+                              "account_manager": "Anna", "quadrant_key": "top", "margin_12m": [300.0, 0.0],
+                              "revenue_12m": [400.0, 0.0]})
+        frame, source = A.plan_inputs(S(), value, pd.DataFrame({"customer_id": ["A"], "phase": ["growing"]}))
+        assert source == "recency" and frame["risk_source"].eq("recency").all()
+        assert frame["risk_score"].notna().all() and frame["churn_probability"].isna().all()
+
+    def test_display_helpers(self):
+        pb = A.playbook_matrix(A.load_playbook(lang="en"))
+        assert list(pb.columns) == ["quadrant_key", "phase", "action_risk_low", "action_risk_medium",
+                                    "action_risk_high"] and len(pb) == len(A.QUADRANTS) * len(A.PHASES)
+        log = pd.DataFrame({"action": ["*", "executive_visit", "gone"]})
+        lab = A.label_actions(log, A.measure_table(lang="en"), "en")
+        assert lab["action_label"].tolist()[0] == "all measures" and lab["action_label"].tolist()[2] == "gone"
+        s = A.action_summary(A.assign_actions(_frame(10)), "action")
+        assert "revenue_at_risk" in A.for_display(s, has_margin=False).columns
+
+    def test_kept_vs_new_frame(self):
+        r = {"kept_customers": 10, "kept_margin": 900.0, "new_customers": 4, "new_first_year_margin": 300.0,
+             "cohort_from": "2024Q1", "cohort_to": "2024Q4", "ratio": 3.0, "margin_at_risk": np.nan,
+             "new_customers_needed": np.nan}
+        f = A.kept_vs_new_frame(r)
+        assert "margin_at_risk" not in f and f.loc[0, "kept_vs_new_ratio"] == 3.0
+        assert A.kept_vs_new_sentence(r, "en").startswith("1 kept customer = 3.0 new ones")

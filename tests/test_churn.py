@@ -652,5 +652,90 @@ def test_without_p_alive_the_lapsed_get_the_recency_score(onboarding_world):
     assert set(table["customer_id"]) == _active(pnl, "2025Q3")
     rec = table[table["segment_model"] == "recency"].set_index("customer_id")["churn_probability"]
     assert len(rec) > 0 and "purchase_model" not in set(table["segment_model"])
-    expected = actions.recency_risk(pnl, "2025Q3").set_index("customer_id")["churn_probability"]
+    expected = actions.recency_risk(pnl, "2025Q3").set_index("customer_id")["risk_score"]
     np.testing.assert_allclose(rec.sort_index(), expected[rec.index].sort_index(), atol=1e-9)
+
+
+# --- issue 17: what page 05 shows (tables with canonical columns, reasons as catalogue keys) ---------
+
+class TestPageReports:
+    @pytest.fixture(scope="class")
+    def reports(self, demo):
+        bt = churn.backtest_report(demo["frame"])
+        risk = churn.current_risk(demo["frame"], demo["tables"].customers, "2025Q4", lang="en", margin=False)
+        return bt, risk
+
+    def test_backtest_report(self, reports):
+        bt, _ = reports
+        assert set(bt.metrics["segment_model"]) <= set(churn.SEGMENTS)
+        assert list(bt.metrics.columns[:2]) == ["segment_model", "score_kind"]
+        assert {"logistic", "gradient_boosting", "recency", "p_alive"} <= set(bt.metrics["score_kind"])
+        assert bt.reasons in ([], ["onboarding_nothing_to_learn"])
+        assert list(bt.lead.columns) == ["lead_quarters", "customers"]
+        assert bt.lead["customers"].sum() <= len(bt.deciles) * bt.deciles["n"].max()
+        assert 0 <= bt.warned_share <= 1 and bt.max_calibration_gap == pytest.approx(bt.deciles["z"].abs().max())
+        assert set(bt.calibration["score"]) >= {"logistic", "gradient_boosting"}
+
+    def test_current_risk_without_margins(self, reports):
+        _, risk = reports
+        t = risk.table
+        assert risk.reason is None and risk.at_risk == "revenue_at_risk"
+        np.testing.assert_allclose(t["revenue_at_risk"], t["churn_probability"] * t["revenue_12m"].clip(lower=0))
+        assert t["risk_source"].notna().all() and set(t["risk_source"]) <= set(churn.RISK_SOURCES.values())
+        assert "revenue_at_risk" in risk.top and len(risk.top) <= 10
+        assert risk.top["revenue_at_risk"].is_monotonic_decreasing
+        assert risk.segments["customers"].sum() == len(t)
+        c = risk.coefficients
+        assert list(c.columns) == ["feature", "coefficient_established", "coefficient_onboarding"]
+        assert c["feature"].is_unique
+
+    def test_every_feature_has_a_label(self):
+        from bestandlib import i18n
+
+        for f in [*features.FEATURES, *churn.ONBOARDING_FEATURES]:
+            for lang in ("de", "en"):
+                assert i18n.has(f"feature_{f}", lang), f
+        for score in ("logistic", "gradient_boosting", "recency", "p_alive", "onboarding"):
+            assert churn.score_label(score, "en") != score
+        assert not hasattr(churn, "_SCORE_LABELS") and not hasattr(churn, "_METRIC_LABELS")
+
+    def test_page_summary_with_a_model(self, reports):
+        bt, risk = reports
+        for lang in ("de", "en"):
+            s = churn.page_summary(bt, risk, churn.PurchaseReport(), lang=lang)
+            assert s.sentence and "ROC AUC" in s.text and s.table is risk.top and not s.purchase_figure
+        assert "Umsatz" in churn.page_summary(bt, risk, churn.PurchaseReport(), lang="de").table_title
+        assert churn.risk_csv(risk, churn.PurchaseReport()) is risk.table
+
+    def test_nothing_to_learn_is_a_reason(self, calm_frame):
+        assert churn.backtest_report(calm_frame).reasons == ["churn_nothing_to_learn"]
+        risk = churn.current_risk(calm_frame, None, str(SHORT[-1]))
+        assert risk.reason == "churn_nothing_to_learn" and risk.table is None
+
+    def test_no_section_is_an_empty_report(self):
+        assert churn.backtest_report(None).metrics is None and churn.backtest_report(None).reasons == []
+        assert churn.current_risk(None, None, "2025Q4").table is None
+        empty = churn.purchase_report(None, None, "2025Q4")
+        assert empty.table is None and empty.reason is None
+        s = churn.page_summary(churn.BacktestReport(), churn.CurrentRisk(), empty, lang="en", notes=["", "x."])
+        assert s.text == "x." and not s.sentence
+        assert churn.risk_csv(churn.CurrentRisk(), empty) is None
+
+    def test_purchase_report(self, purchase):
+        rep = churn.purchase_report(purchase["panel"], purchase["customers"], "2025Q4", margin=False)
+        assert list(rep.params.columns) == ["bgnbd_parameter", "bgnbd_estimate"] and len(rep.params) == 4
+        assert list(rep.top.columns) == ["name", "account_manager", "p_alive", "expected_purchases", "revenue_at_risk"]
+        s = churn.page_summary(churn.BacktestReport(), churn.CurrentRisk(), rep, lang="de", unmet="braucht X")
+        assert s.purchase_figure and "braucht X" in s.text and s.table is rep.top
+        assert churn.risk_csv(churn.CurrentRisk(), rep) is rep.table
+
+    def test_purchase_without_drop_out_is_a_reason(self):
+        from bestandlib.panel import build_panel
+
+        days = pd.date_range("2024-01-01", "2025-12-31", freq="7D")
+        orders = pd.DataFrame([(f"{c}-{i}", f"C{c}", d, "G", 1.0, 100.0, 30.0)
+                               for c in range(30) for i, d in enumerate(days)],
+                              columns=["order_id", "customer_id", "order_date", "product_group", "quantity",
+                                       "net_revenue", "contribution_margin"])
+        rep = churn.purchase_report(build_panel(orders, until="2025Q4"), None, "2025Q4")
+        assert rep.reason == "btyd_nothing_to_learn" and rep.table is None

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from bestandlib import history
+from bestandlib import history, i18n
 from bestandlib.errors import BestandError, ConfigError
 from bestandlib.panel import build_panel, customer_summary
 
@@ -178,7 +178,7 @@ class TestABC:
 class TestKPISummary:
     def test_values_and_changes(self, flow_panel):
         k = history.kpi_summary(flow_panel, "2024Q2").set_index("kpi")
-        assert list(k.columns) == ["label_de", "label_en", "value", "prev_quarter", "change_vs_prev_quarter",
+        assert list(k.columns) == ["value", "prev_quarter", "change_vs_prev_quarter",
                                    "year_ago", "change_vs_year_ago", "unit"]
         assert k.loc["active_customers", ["value", "prev_quarter", "year_ago"]].tolist() == [1, 3, 3]
         assert k.loc["active_customers", "change_vs_prev_quarter"] == pytest.approx(1 / 3 - 1)
@@ -199,7 +199,8 @@ class TestKPISummary:
         # shares change in points, not relative
         assert k.loc["top10_revenue_share", "change_vs_prev_quarter"] == pytest.approx(0.6)
         assert k.loc["retention_rate", "unit"] == "share" and k.loc["lost_revenue", "unit"] == "EUR"
-        assert k["label_de"].str.len().gt(0).all() and k["label_en"].str.len().gt(0).all()
+        for lang in ("de", "en"):
+            assert all(i18n.has(f"kpi_{key}", lang) for key in k.index)
 
     def test_restricted_to_customers(self, flow_panel):
         k = history.kpi_summary(flow_panel, "2024Q3", customers=pd.DataFrame({"customer_id": ["A", "B"]}))
@@ -241,14 +242,24 @@ class TestPlots:
 class TestFormatKPIs:
     def test_languages(self, flow_panel):
         k = history.kpi_summary(flow_panel, "2024Q2")
-        de = history.format_kpis(k).set_index("Kennzahl")
-        assert de.loc["Umsatz der verlorenen Kunden (letzte 12 Monate)", "Wert"] == "800\u00a0€"
-        assert de.loc["Verlorene Kunden im Quartal", "ggü. Vorquartal"] == "+100,0\u00a0%"
-        assert de.loc["Umsatzanteil der Top-10-%-Kunden", "ggü. Vorquartal"] == "+60,0\u00a0Pp"
-        assert de.loc["Umsatz im Quartal", "ggü. Vorquartal"] == "–"
-        en = history.format_kpis(k, lang="en").set_index("KPI")
-        assert en.loc["Revenue of lost customers (their last 12 months)", "Value"] == "€800"
-        assert en.loc["Retention rate (active a year ago, still active)", "Value"] == "0.0%"
+        de = history.format_kpis(k).set_index("kpi")
+        assert list(de.columns) == ["kpi_value", "kpi_vs_prev_quarter", "kpi_vs_year_ago"]
+        assert de.loc["lost_revenue", "kpi_value"] == "800\u00a0€"
+        assert de.loc["lost_customers", "kpi_vs_prev_quarter"] == "+100,0\u00a0%"
+        assert de.loc["top10_revenue_share", "kpi_vs_prev_quarter"] == "+60,0\u00a0Pp"
+        assert de.loc["revenue_quarter", "kpi_vs_prev_quarter"] == "–"
+        en = history.format_kpis(k, lang="en").set_index("kpi")
+        assert en.loc["lost_revenue", "kpi_value"] == "€800"
+        assert en.loc["retention_rate", "kpi_value"] == "0.0%"
+
+    def test_summary_paragraphs(self, flow_panel):
+        k = history.kpi_summary(flow_panel, "2024Q2")
+        abc = pd.DataFrame({"abc_class": ["A", "B", "C"], "customers": [1, 1, 1],
+                            "customer_share": [0.2, 0.3, 0.5], "revenue_12m": [800.0, 150.0, 50.0],
+                            "revenue_share": [0.8, 0.15, 0.05]})
+        de, en = history.summary_paragraphs(k, abc), history.summary_paragraphs(k, abc, "en")
+        assert de[0].startswith("1 aktive Kunden") and "800\u00a0€" in de[0]
+        assert en[1].startswith("20%") and "80%" in en[1]
 
 
 def test_flows_plot_cuts_off_the_first_quarter_stock():

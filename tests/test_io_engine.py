@@ -274,7 +274,7 @@ class TestLargeCsv:
 
     @pytest.fixture()
     def german(self, small_world, tmp_path, monkeypatch):
-        monkeypatch.setattr(io, "CSV_CHUNK_LINES", 7_000)  # many chunks on a small file
+        monkeypatch.setattr(io.large, "CSV_CHUNK_LINES", 7_000)  # many chunks on a small file
         folder = tmp_path / "w"
         shutil.copytree(small_world, folder)
         orders = pd.read_parquet(folder / "orders.parquet")

@@ -112,10 +112,12 @@ class TestClaims:
                                    "first_year_margin": np.random.default_rng(1).normal(1000.0, 100.0, 150)})
         rec = pd.DataFrame({"customer_id": f["customer_id"],
                             "nps_score": np.where(f["group"] == "loyal", 100.0, -100.0)})
-        c = loyalty.claims(f, first_year, rec, config=FAST, lang="en").set_index("claim")
+        table = loyalty.claims(f, first_year, rec, config=FAST)
+        c = table.set_index("claim")
         assert list(c.reset_index().columns) == loyalty.TABLE_COLUMNS
+        assert not {"sentence_de", "sentence_en", "verdict_key"} & set(table.columns)
         assert c.loc[["regularity", "cost_to_serve", "margin", "breadth", "recommendation", "kept_vs_new"],
-                     "verdict_key"].eq("supported").all()
+                     "verdict"].eq("supported").all()
         assert c.loc["regularity", "estimate"] == pytest.approx(0.6 / 0.9 - 1, abs=0.04)
         assert c.loc["cost_to_serve", "ci_high"] < 0 and c.loc["cost_to_serve", "effect_size"] < -0.5
         means = f.groupby("group")["product_groups_12m"].mean()
@@ -125,24 +127,32 @@ class TestClaims:
         kept = c.loc["kept_vs_new"]
         assert kept["ci_low"] < 3 < kept["ci_high"] and kept["estimate"] == pytest.approx(3.0, abs=0.1)
         assert kept["verdict"] == "supported"
-        assert "1 kept customer = 3.0 new" in kept["sentence_en"]
-        assert "1 gehaltener Kunde = 3,0 neue" in kept["sentence_de"]
-        assert "bestätigt" in c.loc["margin", "sentence_de"] and "supported" in c.loc["margin", "sentence_en"]
+        en, de = loyalty.sentences(table, "en", FAST), loyalty.sentences(table, "de", FAST)
+        assert len(en) == len(de) == 6
+        assert "1 kept customer = 3.0 new – supported" in en[-1] and "€" in en[-1]
+        assert "1 gehaltener Kunde = 3,0 neue – bestätigt" in de[-1]
+        margin = table.index[table["claim"] == "margin"][0]
+        assert de[margin].startswith("Treue Kunden zahlen bessere Preise – bestätigt: Deckungsbeitragsquote (Median)")
+        assert "supported" in en[margin] and "95% CI" in en[margin] and "95-%-KI" in de[margin]
+        rec_line = en[table.index[table["claim"] == "recommendation"][0]]
+        assert "+200 points" in rec_line and "()" not in rec_line
+        assert loyalty.sentences(table, "en", FAST, skip=["kept_vs_new"]) == en[:-1]
 
     def test_no_difference_and_contradiction(self):
         same = loyalty.claims(_claims_frame(shift=False), config=FAST).set_index("claim")
-        assert same["verdict_key"].eq("not_shown").all()
-        assert same.loc["regularity", "verdict"] == "nicht belegt"
+        assert same["verdict"].eq("not_shown").all()
+        assert "nicht belegt" in loyalty.sentence(same.reset_index().iloc[0], "de", FAST)
         f = _claims_frame()
         f["group"] = f["group"].map({"loyal": "young", "young": "loyal"})  # the claims reversed
         rev = loyalty.claims(f, config=FAST).set_index("claim")
-        assert rev["verdict_key"].eq("contradicted").all()
+        assert rev["verdict"].eq("contradicted").all()
 
     def test_too_few(self):
         f = _claims_frame(n=5)
         c = loyalty.claims(f, config=FAST)
-        assert c["verdict_key"].eq("too_few").all() and c["estimate"].isna().all()
-        assert c["sentence_en"].str.contains("too few data").all()
+        assert c["verdict"].eq("too_few").all() and c["estimate"].isna().all()
+        assert all("too few data" in x for x in loyalty.sentences(c, "en", FAST))
+        assert all("zu wenige Daten" in x for x in loyalty.sentences(c, "de", FAST))
 
     def test_deterministic(self):
         a = loyalty.claims(_claims_frame(), config=FAST)
@@ -156,6 +166,24 @@ class TestClaims:
         prof = loyalty.profile(_claims_frame().assign(tenure_band=lambda d: d["group"]), "tenure_band")
         assert set(prof["tenure_band"]) == {"loyal", "young"}
         assert loyalty.plot_profile(prof, "margin_rate") is not None
+        fig = loyalty.plot_profiles(prof.drop(columns="cost_to_serve"), lang="en")
+        assert [ax.get_ylabel() for ax in fig.axes] == ["coefficient of variation of order gaps", "margin rate",
+                                                        "product groups per customer"]
+        assert loyalty.plot_profiles(prof[["tenure_band", "customers"]]) is None
+
+    def test_texts_in_the_catalogues(self):
+        from bestandlib import display, i18n
+
+        keys = ([f"loy_claim_{c}" for c in [*loyalty.CLAIMS, "recommendation", "kept_vs_new"]]
+                + [f"loy_verdict_{v}" for v in loyalty.VERDICTS]
+                + [f"loy_measure_{m}" for m in ("order_gap_cv", "cost_to_serve", "margin_rate", "product_groups_12m",
+                                                "nps", "margin_ratio")]
+                + [f"loy_statistic_{k}" for k in ("median", "mean", "difference", "ratio")])
+        for lang in i18n.LANGS:
+            assert all(i18n.has(k, lang) for k in keys), lang
+        assert display.dictionary()["tables"]["loyalty"]["columns"] == loyalty.TABLE_COLUMNS
+        for col in loyalty.TABLE_COLUMNS:
+            assert display.column_spec(col) and i18n.has(col, "de") and i18n.has(col, "en"), col
 
 
 def test_notebook_skips_surveys_cleanly(small_world, tmp_path):
@@ -171,7 +199,8 @@ def test_notebook_skips_surveys_cleanly(small_world, tmp_path):
                         cwd=str(PROJ_ROOT / "notebooks"), kernel_name="python3", progress_bar=False,
                         log_output=False)
     table = pd.read_csv(out / "tables" / "loyalty.csv")
-    assert list(table.columns[:6]) == ["claim", "measure", "estimate", "ci_low", "ci_high", "verdict"]
+    assert list(table.columns) == loyalty.TABLE_COLUMNS  # keys only: no sentences, no translated verdict
+    assert set(table["verdict"]) <= set(loyalty.VERDICTS)
     assert "recommendation" not in set(table["claim"])
     assert not (out / "tables" / "referrals.csv").exists()
 
@@ -208,6 +237,31 @@ class TestUnsupportedClaims:
             "orders.contribution_margin", "orders.product_group")))
         assert out == ["cost_to_serve", "margin", "breadth", "kept_vs_new"]
         assert "regularity" not in out  # orders alone measure it
+
+    def test_measured_profile_leaves_out_unmeasured(self):
+        frame = _claims_frame().assign(tenure_band=lambda d: d["group"], contacts_per_keur=1.0,
+                                       complaints_per_keur=0.5)
+        full = loyalty.measured_profile(frame, "tenure_band", self.facts())
+        assert full.equals(loyalty.profile(frame, "tenure_band"))
+        bare = loyalty.measured_profile(frame, "tenure_band", self.facts(("customers", "orders"), drop=(
+            "orders.contribution_margin", "orders.product_group")))
+        assert list(bare.columns) == ["tenure_band", "customers", "order_gap_cv"]
+
+    def test_tested_claims_left_out_by_facts(self, small_world):
+        from bestandlib import needs
+        from bestandlib.io import load_tables
+
+        t = load_tables(small_world, load_config())
+        q = "2025Q4"
+        p = build_panel(t.orders, until=q)
+        lf = loyalty.loyalty_frame(p, q, t.contacts, t.complaints, config=FAST)
+        facts = needs.facts(t, p, q)
+        full = loyalty.tested_claims(lf, p, q, facts, config=FAST)
+        assert "kept_vs_new" in set(full["claim"]) and list(full.columns) == loyalty.TABLE_COLUMNS
+        no_margin = TestUnsupportedClaims.facts(drop=("orders.contribution_margin",))
+        cut = loyalty.tested_claims(lf, p, q, no_margin, config=FAST)
+        assert list(cut["claim"]) == [c for c in full["claim"] if c not in ("margin", "kept_vs_new")]
+        assert cut.index.tolist() == list(range(len(cut)))
 
     def test_facts_of_loaded_tables(self, tmp_path):
         from bestandlib import io, needs

@@ -101,3 +101,38 @@ class TestTables:
         assert phases.plot_transitions(phases.transition_matrix(history)).get_title().startswith("Phasenwechsel")
         assert phases.plot_dwell_times(phases.dwell_times(history)) is not None
         assert phases.phase_label("habituating", "de") == "Gewöhnung"
+
+
+class TestPageHelpers:
+    """What page 04 shows: counts for the key sentence, the view of the phase mix, texts by key."""
+
+    def _table(self):
+        return pd.DataFrame({"customer_id": list("ABCDEF"),
+                             "phase": ["habituating", "new", "declining", "lost", "established", "habituating"]})
+
+    def test_phase_summary(self):
+        s = phases.phase_summary(self._table())
+        assert s == {"active": 5, "habituating": 2, "new": 1, "declining": 1, "habituating_share": 0.4}
+        empty = phases.phase_summary(pd.DataFrame({"phase": ["lost"]}))
+        assert empty["active"] == 0 and empty["habituating_share"] == 0.0
+
+    def test_phase_view_and_overview(self):
+        t = self._table()
+        customers = pd.DataFrame({"customer_id": list("ABCDEF"), "business_unit": ["X", "Y"] * 3})
+        view = phases.phase_view(t, customers)
+        assert "quadrant" not in view and view["business_unit"].tolist() == ["X", "Y"] * 3
+        fig = phases.plot_phase_overview(view, lang="en")
+        assert len(fig.axes) == 1
+        matrix = pd.DataFrame({"customer_id": list("ABCDE"), "quadrant": ["top", "small"] * 2 + ["top"]})
+        fig = phases.plot_phase_overview(phases.phase_view(t, customers, matrix), lang="de")
+        assert len(fig.axes) == 2
+
+    def test_labels_from_the_catalogue(self):
+        from bestandlib import i18n
+
+        assert not hasattr(phases, "_LABELS")
+        for p in phases.PHASES:
+            for lang in ("de", "en"):
+                assert i18n.has(f"phase_{p}", lang)
+        assert phases.phase_label("habituating", "en") == "habituating"
+        assert phases.phase_distribution(self._table())["phase"].isin(phases.PHASES).all()

@@ -63,6 +63,62 @@ def test_run_json_records_parameters_versions_and_timings(rendered):
     assert run["notebooks"][0]["seconds"] > 0
 
 
+def test_run_json_records_every_step_with_its_seconds(rendered):
+    run = json.loads((rendered[1] / "run.json").read_text())
+    steps = run["steps"]
+    assert [s["step"] for s in steps] == ["validate/load", "panel", "notebooks", "01_fixture.ipynb",
+                                          "export HTML", "index", "publish"]
+    assert all(isinstance(s["seconds"], (int, float)) and s["seconds"] >= 0 for s in steps)
+    by_name = {s["step"]: s for s in steps}
+    assert by_name["01_fixture.ipynb"]["seconds"] == run["notebooks"][0]["seconds"] > 0
+    assert by_name["notebooks"]["parallel"] == 1
+    # the notebooks ran inside the run: its total covers every sequential step
+    sequential = sum(s["seconds"] for s in steps if s["step"] != "01_fixture.ipynb")
+    assert run["seconds_total"] >= sequential - 0.05
+    assert not list(rendered[0].glob(".run-*"))  # the publish timing was renamed into place
+
+
+def test_console_shows_one_line_per_notebook_and_the_result(small_world, tmp_path):
+    """A real run (worker process, kernel, papermill) as the CLI does it, stdout and stderr not a
+    terminal: one line per notebook and the summary; no kernel WARNING/ERROR, no warnings, no bars."""
+    code = ("from pathlib import Path; from bestandlib import pipeline; "
+            f"pipeline.run_report(quarter='2025Q3', data_dir={str(small_world)!r}, "
+            f"reports_root={str(tmp_path / 'reports')!r}, notebooks=[Path({str(OK[0])!r})])")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
+                          cwd=tmp_path, env={**os.environ, "TMPDIR": str(tmp)})
+    assert proc.returncode == 0, proc.stderr
+    lines = (proc.stdout + proc.stderr).splitlines()
+    assert not [ln for ln in lines if re.search(r"WARNING|ERROR|Warning|\r|it/s|\[IPKernelApp\]", ln)], lines
+    assert len(lines) == 2, lines
+    assert re.fullmatch(r"  01 Fixture.* \.{3,} +\d+\.\d s", lines[0]), lines[0]
+    assert re.fullmatch(r"Report 2025Q3 published in \d+\.\d s \(slowest step: .+, \d+\.\d s(; .+)?\): "
+                        r".+/2025Q3/index\.html", lines[1]), lines[1]
+    # the kernel talked over a private IPC folder (in TMPDIR), removed with the kernel
+    assert not list(tmp.glob("bestand-kernel-*"))
+
+
+def test_kernel_manager_uses_ipc_and_cleans_up(tmp_path):
+    import asyncio
+
+    km = pipeline._kernel_manager_class()(kernel_name="python3")
+    if os.name == "posix":
+        assert km.transport == "ipc" and km.connection_file.startswith(km._ipc_dir)
+        folder = km._ipc_dir
+        assert oct(os.stat(folder).st_mode & 0o777) == oct(0o700)
+        asyncio.run(km.cleanup_resources())
+        assert not os.path.exists(folder)
+    else:
+        assert km.transport == "tcp" and km.transport_encryption == "auto"
+
+
+def test_done_line_has_dot_leaders_and_seconds():
+    line = pipeline._done_line("03 Umsatz und Potenzial", 12.34)
+    assert re.fullmatch(r"  03 Umsatz und Potenzial \.{3,} +12\.3 s", line)
+    assert len(pipeline._done_line("01 Kurz", 1)) == len(pipeline._done_line("02 Etwas länger", 1))
+
+
 def test_report_uses_only_data_up_to_the_quarter_end(rendered):
     table = (rendered[1] / "tables" / "fixture.csv").read_text().splitlines()
     assert table[-1].startswith("2025Q3,")

@@ -10,29 +10,30 @@ def _nb(*sources):
     return nb
 
 
-def test_headings_keep_the_reader_language():
-    for sep in (" | ", " / "):
-        nb = report.localise_markdown(_nb(f"# Kundenwert{sep}Customer value"), "en")
-        assert nb.cells[0].source == "# Customer value"
-        nb = report.localise_markdown(_nb(f"## Kundenwert{sep}Customer value"), "de")
-        assert nb.cells[0].source == "## Kundenwert"
-
-
-def test_paragraphs_with_italic_translations_keep_one_language():
-    src = "# A | B\n\nDeutscher Text mit **Betonung**.\n\n*English text with **emphasis**.*"
-    de = report.localise_markdown(_nb(src), "de").cells[0].source
-    en = report.localise_markdown(_nb(src), "en").cells[0].source
-    assert de == "# A\n\nDeutscher Text mit **Betonung**."
-    assert en == "# B\n\nEnglish text with **emphasis**."
-
-
-def test_cells_without_translation_and_bold_lead_ins_stay():
-    src = "**Vorlaufzeit / lead time**: wie viele Quartale."
-    assert report.localise_markdown(_nb(src), "en").cells[0].source == src
-
-
 def test_cells_tagged_for_the_other_language_are_dropped():
     nb = _nb("nur deutsch", "english only")
     nb.cells[0].metadata["tags"] = ["lang-de"]
     nb.cells[1].metadata["tags"] = ["lang-en"]
     assert [c.source for c in report.localise_markdown(nb, "de").cells] == ["nur deutsch"]
+
+
+def test_every_markdown_cell_of_the_notebooks_has_one_language_tag():
+    from bestandlib import pipeline
+
+    for path in pipeline.discover_notebooks():
+        nb = nbformat.read(str(path), as_version=4)
+        for i, cell in enumerate(nb.cells):
+            if cell.cell_type == "markdown":
+                tags = set(cell.metadata.get("tags", [])) & {"lang-de", "lang-en"}
+                assert len(tags) == 1, f"{path.name} cell {i}: tags {sorted(tags)}"
+                assert "TODO" not in cell.source, f"{path.name} cell {i} is not translated"
+
+
+def test_page_title_is_the_first_heading_of_the_language(tmp_path):
+    nb = _nb("# Kundenwert", "# Customer value")
+    nb.cells[0].metadata["tags"] = ["lang-de"]
+    nb.cells[1].metadata["tags"] = ["lang-en"]
+    path = tmp_path / "x.ipynb"
+    nbformat.write(nb, str(path))
+    assert report.page_title(path, "de") == "Kundenwert"
+    assert report.page_title(path, "en") == "Customer value"

@@ -10,7 +10,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from bestandlib import valuation as v  # noqa: E402
+from bestandlib import i18n, valuation as v  # noqa: E402
 from bestandlib.config import default_config  # noqa: E402
 from bestandlib.errors import ConfigError  # noqa: E402
 from bestandlib.periods import parse_quarter, quarter_end  # noqa: E402
@@ -218,14 +218,17 @@ class TestFourFieldMatrix:
 
     def test_summary_counts_unassessed(self, world):
         m = v.four_field_matrix(v.customer_frame(*world, Q))
-        s = v.quadrant_summary(m).set_index("quadrant_key")
+        s = v.quadrant_summary(m).set_index("quadrant")
         assert list(s.index) == ["top", "premium", "development", "small", "unassessed"]
         assert s["customers"].sum() == 6
         assert s.loc["unassessed", "customers"] == 1
         assert s.loc["unassessed", "revenue_12m"] == pytest.approx(250)
         assert s["revenue_12m"].sum() == pytest.approx(1200)
         assert s["customer_share"].sum() == pytest.approx(1)
-        assert v.quadrant_definition(lang="en").shape == (5, 4)
+        d = v.quadrant_definition()
+        assert d.shape == (5, 4) and d["quadrant"].tolist() == list(s.index)
+        for lang in ("de", "en"):
+            assert all(i18n.has(f"advice_{k}", lang) and i18n.has(f"quadrant_{k}", lang) for k in s.index)
 
     @pytest.mark.parametrize("key, bad, name", [
         ("method", "mean", "valuation.thresholds.revenue.method"),
@@ -397,7 +400,7 @@ class TestMigration:
         now = qmatrix({"a": ("top", 50), "b": ("top", 20), "f": ("top", 9)})
         m = v.movers(now, before, n=2)
         assert m["customer_id"].tolist() == ["e", "b"]  # a kept its quadrant
-        assert m.loc[0, "quadrant"] == "verloren"
+        assert m.loc[0, "quadrant"] == "lost"
 
 
 class TestCustomerValueTable:
@@ -405,18 +408,18 @@ class TestCustomerValueTable:
         panel, customers, potentials = world
         panel = pd.concat([panel, make_panel({"N": {"2025Q4": (500.0, 100.0, 1)}})], ignore_index=True)
         table = v.customer_value_table(panel, make_customers("ABCDEFN"), potentials, Q)
-        required = ["customer_id", "business_unit", "revenue_12m", "potential", "share_of_wallet", "quadrant",
+        required = ["customer_id", "business_unit", "revenue_12m", "potential", "share_of_wallet", "quadrant_key",
                     "score", "score_rank", "quadrant_prev_quarter"]
         assert set(required) <= set(table.columns)
         assert table["customer_id"].is_unique and len(table) == 7
         t = table.set_index("customer_id")
-        assert t.loc["N", "quadrant_prev_quarter"] == "neu"
-        assert t.loc["F", "quadrant"] == "nicht bewertet"
+        assert t.loc["N", "quadrant_prev_quarter"] == "new"
+        assert t.loc["F", "quadrant_key"] == "unassessed"
         assert table["score_rank"].is_monotonic_increasing
         path = tmp_path / "customer_value.csv"
         table.to_csv(path, index=False)
         back = pd.read_csv(path, dtype={"customer_id": str})
-        assert back["quadrant"].tolist() == table["quadrant"].tolist()
+        assert back["quadrant_key"].tolist() == table["quadrant_key"].tolist()
         assert np.allclose(back["score"], table["score"])
 
 
@@ -471,3 +474,27 @@ def test_customer_frame_before_the_first_order_is_empty_not_an_error():
                                "potential": [1000.0], "competitive_intensity": [3.0]})
     frame = customer_frame(panel, customers, potentials, "2024Q3")
     assert len(frame) == 0 and "tenure_quarters" in frame
+
+
+def test_money_ticks_are_readable():
+    assert v.money_tick(10_000, "de") == "10 Tsd."
+    assert v.money_tick(-10_000, "en") == "−10k"
+    assert v.money_tick(2_500_000, "en") == "2.5m"
+    assert v.money_tick(0, "en") == "0"
+    assert v._decade_ticks(-20_000, 3e6, True, 1_000) == [-10_000, 0, 10_000, 1_000_000]
+    assert v._decade_ticks(50, 3e6, False, 1) == [100, 10_000, 1_000_000]
+    assert v._decade_ticks(5, 3e5, False, 1) == [10, 1_000, 100_000]
+
+
+def test_portfolio_and_migration_grids(world):
+    panel, customers, potentials = world
+    m = v.four_field_matrix(v.customer_frame(panel, customers, potentials, Q))
+    fig = v.plot_portfolios(m, sorted(m["business_unit"].dropna().unique()), lang="en")
+    assert len(fig.axes) == m["business_unit"].nunique()
+    fig.canvas.draw()  # E has negative revenue: a symlog axis, with amounts as tick labels
+    ticks = [t.get_text() for t in fig.axes[0].get_xticklabels()]
+    assert ticks and all("^" not in t and "e+" not in t for t in ticks)
+    assert all("^" not in t.get_text() for ax in fig.axes for t in ax.get_xticklabels())
+    t = v.quarterly_migration(panel, customers, potentials, Q, lags=(1, 4))
+    assert len(v.plot_migrations(t, lang="en").axes) == 2
+    plt.close("all")

@@ -104,9 +104,9 @@ class TestThemes:
         t = voice.themes_by_group(voice.answers(s), groups).set_index("theme_key")
         assert t.loc["service", "share_loyal"] == pytest.approx(0.8)
         assert t.loc["service", "share_at_risk"] == pytest.approx(0.2)
-        assert t.loc["service", "difference"] == pytest.approx(0.6)
-        assert 0 < t.loc["service", "ci_low"] < 0.6 < t.loc["service", "ci_high"] <= 1
-        assert t.loc["price", "ci_high"] < 0
+        assert t.loc["service", "share_difference"] == pytest.approx(0.6)
+        assert 0 < t.loc["service", "share_difference_low"] < 0.6 < t.loc["service", "share_difference_high"] <= 1
+        assert t.loc["price", "share_difference_high"] < 0
         ax = voice.plot_theme_comparison(t.reset_index())
         assert ax.get_xlabel()
 
@@ -154,6 +154,27 @@ class TestNPS:
         ax = voice.plot_nps(out.reset_index(), lang="en")
         assert "Net Promoter" in ax.get_xlabel()
 
+    def test_key_levels_shown_in_the_language(self):
+        resp = pd.DataFrame({"satisfaction": [9, 3, 8], "would_recommend": [10, 2, 9],
+                             "loyalty_group": ["loyal", "at_risk", None], "phase": ["habituating", None, "new"]})
+        assert set(voice.satisfaction_by(resp, "loyalty_group", lang="de")["group"]) == {
+            "treu", "gefährdet/verloren", "unbekannt"}
+        assert set(voice.satisfaction_by(resp, "loyalty_group", lang="en")["group"]) == {
+            "loyal", "at risk/lost", "unknown"}
+        assert "unknown" in set(voice.satisfaction_by(resp, "phase", lang="en")["group"])
+        assert voice.satisfaction_by(resp, None, lang="en")["group"].tolist() == ["all"]
+
+    def test_nps_sentence_and_panels(self):
+        resp = pd.DataFrame({"satisfaction": [9, 7, 8, 3, 4] * 6, "would_recommend": [10, 9, 7, 2, 5] * 6,
+                             "quadrant": ["A"] * 30, "phase": [None] * 30, "tenure_band": ["1-2 Jahre"] * 30})
+        overall = voice.satisfaction_by(resp, None)
+        de, en = voice.nps_sentence(overall, "de"), voice.nps_sentence(overall, "en")
+        assert de.startswith("NPS 0 (95-%-KI ") and "n = 30" in de and "bis" in de
+        assert en.startswith("NPS 0 (95% CI ") and "to" in en
+        fig = voice.plot_nps_panels(resp, lang="en")
+        assert [ax.get_title() for ax in fig.axes] == ["Quadrant", "Tenure"]  # phase has no value
+        assert voice.plot_nps_panels(resp.iloc[:0]) is None
+
     def test_latest_response_in_window(self):
         s = pd.DataFrame({"customer_id": ["A", "A", "B", "C"],
                           "survey_date": pd.to_datetime(["2024-02-01", "2025-03-01", "2021-01-01", "2026-01-05"]),
@@ -172,6 +193,16 @@ class TestNPS:
         assert tr.loc["A", "satisfaction_slope"] == pytest.approx(2 * 365.25 / 365, rel=1e-6)
         assert np.isnan(tr.loc["B", "satisfaction_slope"]) and np.isnan(tr.loc["B", "satisfaction_prev"])
 
+    def test_trend_summary(self):
+        trend = pd.DataFrame({"satisfaction_change": [2.0, -1.0, 0.0, 1.0, np.nan]})
+        out = voice.trend_summary(trend)
+        assert len(out) == 1 and not out.attrs
+        row = out.iloc[0]
+        assert row["customers"] == 4 and row["improved_share"] == 0.5 and row["worsened_share"] == 0.25
+        assert row["unchanged_share"] == 0.25 and row["change_mean"] == 0.5 and row["change_max"] == 2.0
+        empty = voice.trend_summary(voice.satisfaction_trend(None)).iloc[0]
+        assert empty["customers"] == 0 and np.isnan(empty["improved_share"])
+
 
 class TestReferrals:
     customers = pd.DataFrame({
@@ -186,14 +217,21 @@ class TestReferrals:
         s = pd.DataFrame({"customer_id": ["K9"] * 8 + ["K5"], "survey_date": pd.Timestamp("2025-01-01"),
                           "would_refer_to": answers})
         r = voice.match_referrals(s, self.customers)
-        assert r["kind"].tolist() == ["existing_customer"] * 4 + ["new_lead", "none", "general", "empty", "general"]
+        assert r["referral_kind"].tolist() == ["existing_customer"] * 4 + ["new_lead", "none", "general", "empty", "general"]
         assert r["referred_customer_id"].tolist()[:4] == ["K2", "K4", "K3", "K1"]
         summ = voice.referral_summary(r, pd.DataFrame({"customer_id": ["K1", "K2"], "revenue_12m": [100.0, 50.0]}))
-        row = summ.set_index("kind").loc["existing_customer"]
+        assert list(summ.columns) == ["referral_kind", "answers", "share", "customers", "revenue_12m"]
+        row = summ.set_index("referral_kind").loc["existing_customer"]
         assert row["answers"] == 4 and row["customers"] == 4 and row["revenue_12m"] == 150.0
 
 
 class TestPseudonymise:
+    def test_private_names(self):
+        customers = pd.DataFrame({"customer_id": ["1", "2"], "name": ["Koch GmbH", None],
+                                  "account_manager": ["Anna Schröder", "Anna Schröder"]})
+        assert voice.private_names(customers) == ["Koch GmbH", "Anna Schröder"]
+        assert voice.private_names(None) == []
+
     def test_removes_people_and_contacts(self):
         out = voice.pseudonymise(pd.Series(["Herr Dr. Meier hilft immer", "Mail an a.b@example.de",
                                             "Ruf 0221 123456 an", "Frau Jansen", "Anna Schröder kommt"]),
@@ -212,6 +250,7 @@ class TestSkip:
         assert a.empty and "themes" in a.columns
         assert voice.theme_summary(a).empty
         assert voice.themes_by_group(a, pd.DataFrame({"customer_id": [], "loyalty_group": []})).empty
+        assert voice.trend_summary(voice.satisfaction_trend(surveys))["customers"].tolist() == [0]
         assign, topics = voice.discover_topics(a)
         assert topics.empty and "words" in topics.columns
         r = voice.match_referrals(surveys, TestReferrals.customers)
@@ -239,7 +278,7 @@ def test_demo_world_themes_and_referrals_match_truth(small_world):
 
     r = voice.match_referrals(t.surveys, t.customers).merge(truth, on=["customer_id", "survey_date"])
     kinds = {"existing": "existing_customer", "new": "new_lead", "general": "general", "none": "none"}
-    assert (r["kind"] == r["refer_kind"].map(kinds).fillna("empty")).mean() > 0.97
+    assert (r["referral_kind"] == r["refer_kind"].map(kinds).fillna("empty")).mean() > 0.97
     ex = r[r["refer_kind"] == "existing"]
     assert (ex["referred_customer_id_x"] == ex["referred_customer_id_y"]).mean() > 0.95
 
@@ -248,3 +287,43 @@ def test_plots_return_ax():
     fig, ax = plt.subplots()
     t = voice.satisfaction_by(pd.DataFrame({"satisfaction": [8, 9], "would_recommend": [9, 3]}))
     assert voice.plot_nps(t, ax=ax) is ax
+
+
+def test_demo_world_respondents_and_themes_by_loyalty(small_world):
+    """The NPS section's frame: one row per respondent with its groups; loyalty themes per group."""
+    from bestandlib.io import load_tables
+    from bestandlib.panel import build_panel
+
+    t = load_tables(small_world, load_config())
+    q = "2025Q4"
+    p = build_panel(t.orders, until=q)
+    phases = pd.DataFrame({"customer_id": t.customers["customer_id"].astype(str), "phase": "established"})
+    r = voice.respondents(t.surveys, p, q, t.customers, phases=phases, lang="en")
+    latest = voice.latest_responses(t.surveys, q)
+    assert len(r) == len(latest) and r["customer_id"].is_unique
+    assert set(r["loyalty_group"].dropna()) <= {"loyal", "at_risk", "other"}
+    assert "loyalty_group_label" not in r and set(r["phase"].dropna()) == {"established"}
+    by = voice.satisfaction_by(r, "loyalty_group", lang="de")
+    assert set(by["group"]) <= {"treu", "gefährdet/verloren", "übrige", "unbekannt"}
+    themes = voice.themes_by_loyalty(t.surveys, p, q, lang="en")
+    groups = voice.respondent_groups(p, q)
+    again = voice.themes_by_group(voice.answers(t.surveys, latest_only=True), groups, lang="en")
+    pd.testing.assert_frame_equal(themes, again)
+    assert themes["n_loyal"].iloc[0] > 0
+
+
+def test_texts_in_the_catalogues():
+    """Every text the module looks up exists in both languages (no dict of texts left in the module)."""
+    from bestandlib import display, i18n
+
+    keys = [f"voice_{k}" for k in ("loyal", "at_risk", "other", "inactive", "unknown", "all", "nps_axis",
+                                   "theme_axis", "no_keyword", "existing_customer", "new_lead", "general",
+                                   "none", "empty", "nps_title", "nps_sentence")]
+    keys += [f"voice_question_{q}" for q in voice.settings()["text_columns"]]
+    for lang in i18n.LANGS:
+        assert all(i18n.has(k, lang) for k in keys), lang
+    assert not hasattr(voice, "_LABELS")
+    for table in ("satisfaction_trend", "referrals"):
+        for col in display.dictionary()["tables"][table]["columns"]:
+            assert display.column_spec(col), col
+            assert i18n.has(col, "de") and i18n.has(col, "en"), col
