@@ -69,10 +69,11 @@ ROLES = ("account_manager", "key_account_manager", "sales_director", "inside_sal
 CADENCES = {"once": 1.0, "monthly": 3.0, "quarterly": 1.0, "half_yearly": 0.5, "yearly": 0.25}
 _MEASURE_FIELDS = {"de", "en", "owner_role", "cadence", "cost", "attention_units"}
 _SETTINGS = {"risk_levels", "unknown_risk", "contact_budget", "channel_units", "capacity", "measures",
-             "playbook", "new_cohort_quarters", "first_year_quarters"}
+             "playbook", "new_cohort_quarters", "first_year_quarters", "holdout_share", "holdout_seed",
+             "min_effect_n"}
 
 #: Status of a planned action (catalogue ``status_<key>``), in the order of the summaries.
-STATUS = ("planned", "overflow", "over_budget")
+STATUS = ("planned", "overflow", "over_budget", "holdout")
 #: Where the risk of the plan comes from (catalogue ``risk_source_<key>``): a tested churn model
 #: (onboarding model for new customers), the purchase model, or a recency score (no probability).
 RISK_SOURCES = ("model", "onboarding", "btyd", "recency")
@@ -320,7 +321,7 @@ _PER_MODEL = {"established": "model", "onboarding": "onboarding", "purchase_mode
 
 def risk_scores(panel: pd.DataFrame, tables, quarter, config=None, *, model_ok: bool, btyd_ok: bool,
                 features: pd.DataFrame | None = None, has_margin: bool = True,
-                lang: str = "de") -> tuple[pd.DataFrame | None, str]:
+                lang: str = "de", current=None) -> tuple[pd.DataFrame | None, str]:
     """The churn risk of the plan and its source key: ``"model"``, ``"btyd"`` or ``"recency"``.
 
     Chosen by explicit conditions, best first:
@@ -335,11 +336,16 @@ def risk_scores(panel: pd.DataFrame, tables, quarter, config=None, *, model_ok: 
       score of :func:`recency_risk`, which is not a probability.
 
     Returns ``(risk, source)``; ``risk`` has ``customer_id, churn_probability`` and, from the churn
-    model, ``habituation_flag, reason_1..reason_3, segment_model``.
+    model, ``habituation_flag, reason_1..reason_3, segment_model``. ``current``: the fits of
+    :func:`bestandlib.churn.current_risk_data` when already made (page 05's, from the result cache).
     """
     from bestandlib import churn
 
-    if model_ok:
+    if model_ok and current is not None:
+        if current.table is not None:
+            risk = churn.word_risk(current, lang).table
+            return risk[[c for c in _RISK_COLUMNS if c in risk.columns]], "model"
+    elif model_ok:
         mf = churn.model_frame(panel, tables, config, features=features)
         try:
             model = churn.fit_current(mf, quarter, config=config)
@@ -426,9 +432,14 @@ def plan_inputs(s, value: pd.DataFrame, phase: pd.DataFrame,
     risk source key (``model``, ``btyd`` or ``recency``): :func:`risk_scores` as
     ``s.available("churn.model")`` and ``s.available("churn.btyd")`` allow, then :func:`plan_frame`
     with the recency score and the routine contacts of the quarter."""
-    risk, source = risk_scores(s.panel, s.tables, s.quarter, s.config, model_ok=s.available("churn.model"),
+    from bestandlib import churn
+
+    # the fits of page 05, read back from the result cache (computed here when 05 has not run yet)
+    model_ok = s.available("churn.model")
+    current = churn.session_risk_data(s) if model_ok else None
+    risk, source = risk_scores(s.panel, s.tables, s.quarter, s.config, model_ok=model_ok,
                                btyd_ok=s.available("churn.btyd"), features=features, has_margin=s.has_margin,
-                               lang=s.lang)
+                               lang=s.lang, current=current)
     routine = contact_load(getattr(s.tables, "contacts", None), s.quarter, s.config)
     frame = plan_frame(value, phase, risk, source, recency_risk(s.panel, s.quarter), routine, s.has_margin)
     return frame, source
@@ -514,16 +525,22 @@ def _reasons(frame: pd.DataFrame, risk: pd.Series, lang: str) -> pd.Series:
     hab = frame["habituation_flag"].fillna(False).astype(bool) if "habituation_flag" in frame.columns \
         else pd.Series(False, index=frame.index)
     hab_text = i18n.t("actions_reason_habituation", lang)
-    out = []
-    for i in frame.index:
-        parts = [hab_text] if hab.loc[i] else []
-        parts += [str(frame.at[i, c]) for c in cols
-                  if pd.notna(frame.at[i, c]) and str(frame.at[i, c]).strip()]
-        if not parts:  # no model reasons (e.g. fallback risk): say where the rule came from
-            parts = [i18n.t("actions_reason_rule", lang, phase=phases.phase_label(frame.at[i, "phase"], lang),
-                            risk=i18n.t(f"risk_level_{risk.loc[i]}", lang))]
-        out.append("; ".join(parts))
-    return pd.Series(out, index=frame.index, dtype="str")
+    # column-wise: the habituation note, then each reason that holds text (a few rules' texts, not
+    # one catalogue look-up per customer)
+    texts = [pd.Series(np.where(hab.to_numpy(), hab_text, ""), index=frame.index)]
+    for c in cols:
+        v = frame[c]
+        s = v.astype(str)
+        texts.append(s.where(v.notna() & s.str.strip().ne(""), ""))
+    joined = pd.Series(["; ".join(p for p in row if p) for row in zip(*(x.to_numpy() for x in texts))],
+                       index=frame.index, dtype="object")
+    empty = joined.eq("")
+    if empty.any():  # no model reasons (e.g. fallback risk): say where the rule came from
+        pairs = pd.Series(list(zip(frame.loc[empty, "phase"], risk.loc[empty])), index=frame.index[empty])
+        rule = {pr: i18n.t("actions_reason_rule", lang, phase=phases.phase_label(pr[0], lang),
+                           risk=i18n.t(f"risk_level_{pr[1]}", lang)) for pr in set(pairs)}
+        joined[empty] = pairs.map(rule)
+    return joined.astype("str")
 
 
 def assign_actions(frame: pd.DataFrame, config=None, lang: str = "de") -> pd.DataFrame:
@@ -914,7 +931,7 @@ def plot_margin_by_action(actions: pd.DataFrame, ax=None, lang: str = "de", has_
                               fill_value=0.0).reindex(columns=list(STATUS), fill_value=0.0)
     piv = piv.loc[piv.sum(axis=1).sort_values().index]
     left = np.zeros(len(piv))
-    colors = {"planned": "#2b6f97", "overflow": "#d9822b", "over_budget": "#999999"}
+    colors = {"planned": "#2b6f97", "overflow": "#d9822b", "over_budget": "#999999", "holdout": "#c7d7e4"}
     for st in STATUS:
         ax.barh(piv.index, piv[st], left=left, color=colors[st], label=i18n.t(f"status_{st}", lang))
         left += piv[st].to_numpy()

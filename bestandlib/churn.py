@@ -31,20 +31,11 @@ habituation signals (:data:`bestandlib.features.HABITUATION_FEATURES`).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
-from sklearn.calibration import CalibratedClassifierCV, calibration_curve
-from sklearn.ensemble import HistGradientBoostingClassifier
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import QuantileTransformer, StandardScaler
-from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
 
 from bestandlib import i18n
 from bestandlib.config import ensure_config
@@ -57,7 +48,9 @@ __all__ = ["ChurnModel", "churn_settings", "churn_targets", "model_frame", "back
            "fit_current", "explain", "habituation_share", "reason_text", "churn_table", "plot_backtest",
            "plot_calibration", "plot_lift", "TABLE_COLUMNS", "ONBOARDING_FEATURES", "SEGMENTS",
            "fit_onboarding", "calibration_by_decile", "BacktestReport", "backtest_report", "CurrentRisk",
-           "current_risk", "PurchaseReport", "purchase_report", "PageSummary", "page_summary", "risk_csv"]
+           "current_risk", "current_risk_data", "word_risk", "churn_table_data", "reason_features",
+           "word_reasons", "backtest_notes", "session_frame", "session_backtest", "session_risk_data",
+           "session_risk", "session_purchase", "PurchaseReport", "purchase_report", "PageSummary", "page_summary", "risk_csv"]
 
 #: Columns of ``tables/churn_risk.csv`` (the first seven are the contract with the playbook).
 TABLE_COLUMNS = ["customer_id", "churn_probability", "habituation_flag", "reason_1", "reason_2",
@@ -286,6 +279,11 @@ def _onboarding_features(frame: pd.DataFrame, panel: pd.DataFrame, new: pd.Serie
 # --------------------------------------------------------------------------------------------------
 
 def _logistic(C, random_state):
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import QuantileTransformer, StandardScaler
+
     # Rank-based normal scores (QuantileTransformer): the signals are skewed with long tails (days
     # since the last order, interval ratios), and a linear model on normal scores uses their order,
     # not their extremes. Missing values stay missing through the transform and are then set to
@@ -300,150 +298,205 @@ def _logistic(C, random_state):
 ISOTONIC_MIN = 200
 
 
-class ChurnModel(ClassifierMixin, BaseEstimator):
-    """Calibrated churn classifier on habituation and risk features.
+def _build_classes() -> dict:
+    """The estimator classes, built on first use: scikit-learn costs over a second to import, and pages
+    that only need labels or tables never pay it (``churn.ChurnModel`` builds them, see ``__getattr__``)."""
+    from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.utils.validation import check_is_fitted
+    from threadpoolctl import threadpool_limits
 
-    Parameters
-    ----------
-    kind : {"logistic", "gradient_boosting"}
-        ``logistic``: rank-based normal scores, missing = average, standardise, L2-regularised
-        logistic regression.
-        ``gradient_boosting``: :class:`~sklearn.ensemble.HistGradientBoostingClassifier` (handles
-        missing values natively).
-    C : float
-        Inverse L2 strength of the logistic regression.
-    calibration : {"auto", "sigmoid", "isotonic", None}
-        Probability calibration by :class:`~sklearn.calibration.CalibratedClassifierCV` (3 folds).
-        ``auto`` (the configured default): isotonic when the rarer class has at least
-        :data:`ISOTONIC_MIN` rows (about 67 per calibration fold), else sigmoid. The risk score's
-        relation to churn is not sigmoid-shaped on the demo worlds: with sigmoid calibration the
-        backtest over-predicts the middle risk deciles and under-predicts the riskiest one by more
-        than 3 binomial standard errors; isotonic keeps every decile within them (tests/test_churn.py).
-    features : list of str, optional
-        Columns of ``X`` to use; default :data:`bestandlib.features.FEATURES`.
-    random_state : int
-    n_threads : int or None
-        OpenMP threads of the gradient boosting. One thread is as fast at this size (tens of
-        thousands of rows) and avoids the heavy slow-down of oversubscribed shared machines.
+    class ChurnModel(ClassifierMixin, BaseEstimator):
+        """Calibrated churn classifier on habituation and risk features.
 
-    Attributes
-    ----------
-    estimator_ : the fitted (calibrated) classifier
-    explainer_ : Pipeline
-        The logistic regression fitted on all rows, always present: its contributions explain the
-        risk (also when ``kind="gradient_boosting"`` predicts it).
-    features_ : list of str
-    classes_ : ndarray
-    """
+        Parameters
+        ----------
+        kind : {"logistic", "gradient_boosting"}
+            ``logistic``: rank-based normal scores, missing = average, standardise, L2-regularised
+            logistic regression.
+            ``gradient_boosting``: :class:`~sklearn.ensemble.HistGradientBoostingClassifier` (handles
+            missing values natively).
+        C : float
+            Inverse L2 strength of the logistic regression.
+        calibration : {"auto", "sigmoid", "isotonic", None}
+            Probability calibration by :class:`~sklearn.calibration.CalibratedClassifierCV` (3 folds).
+            ``auto`` (the configured default): isotonic when the rarer class has at least
+            :data:`ISOTONIC_MIN` rows (about 67 per calibration fold), else sigmoid. The risk score's
+            relation to churn is not sigmoid-shaped on the demo worlds: with sigmoid calibration the
+            backtest over-predicts the middle risk deciles and under-predicts the riskiest one by more
+            than 3 binomial standard errors; isotonic keeps every decile within them (tests/test_churn.py).
+        features : list of str, optional
+            Columns of ``X`` to use; default :data:`bestandlib.features.FEATURES`.
+        random_state : int
+        n_threads : int or None
+            OpenMP threads of the gradient boosting. One thread is as fast at this size (tens of
+            thousands of rows) and avoids the heavy slow-down of oversubscribed shared machines.
+        explain : bool
+            Fit the explaining logistic regression (``explainer_``) also for ``kind="gradient_boosting"``.
+            The backtest turns it off for models whose contributions it does not read.
 
-    def __init__(self, kind="logistic", C=0.3, calibration="sigmoid", features=None, random_state=0,
-                 n_threads=1):
-        self.kind = kind
-        self.C = C
-        self.calibration = calibration
-        self.features = features
-        self.random_state = random_state
-        self.n_threads = n_threads
-
-    def _X(self, X):
-        if isinstance(X, pd.DataFrame):
-            missing = [c for c in self.features_ if c not in X]
-            if missing:
-                raise BestandError(f"ChurnModel: feature columns missing: {missing}")
-            return X[self.features_].to_numpy(dtype=float)
-        return np.asarray(X, dtype=float)
-
-    def fit(self, X, y):
-        """Fit on a feature frame ``X`` (one row per customer-quarter) and 0/1 outcomes ``y``."""
-        if self.kind not in ("logistic", "gradient_boosting"):
-            raise ConfigError(f"ChurnModel.kind must be logistic or gradient_boosting, not {self.kind!r}")
-        if isinstance(X, pd.DataFrame):
-            self.features_ = [c for c in (self.features or FEATURES) if c in X]
-        else:
-            self.features_ = list(self.features or [f"x{i}" for i in range(np.shape(X)[1])])
-        with threadpool_limits(self.n_threads):
-            return self._fit(self._X(X), y)
-
-    def _fit(self, Xa, y):
-        y = np.asarray(y).astype(int)
-        if len(np.unique(y)) < 2:
-            raise NothingToLearn("ChurnModel needs churners and non-churners in the training data.")
-        self.classes_ = np.array([0, 1])
-        self.explainer_ = _logistic(self.C, self.random_state).fit(Xa, y)
-        if self.kind == "logistic":
-            base = _logistic(self.C, self.random_state)
-        else:
-            base = make_pipeline(_DropEmptyColumns(), HistGradientBoostingClassifier(
-                max_iter=100, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=40,
-                l2_regularization=1.0, random_state=self.random_state))
-        # Calibration cross-validates in stratified folds, each needing examples of both classes:
-        # at most 3 folds, fewer when one class is rarer; with a single churner (or non-churner)
-        # there is nothing to calibrate on and the model's own probabilities are used.
-        rarer = int(np.bincount(y, minlength=2).min())
-        folds = min(3, rarer)
-        self.calibrated_ = self.calibration is not None and folds >= 2
-        if not self.calibrated_:
-            self.estimator_ = self.explainer_ if self.kind == "logistic" else base.fit(Xa, y)
-        else:
-            method = self.calibration
-            if method == "auto":
-                method = "isotonic" if rarer >= ISOTONIC_MIN else "sigmoid"
-            self.calibration_method_ = method
-            self.estimator_ = CalibratedClassifierCV(base, method=method, cv=folds).fit(Xa, y)
-        self.n_features_in_ = Xa.shape[1]
-        return self
-
-    def predict_proba(self, X):
-        check_is_fitted(self, "estimator_")
-        with threadpool_limits(self.n_threads):
-            return self.estimator_.predict_proba(self._X(X))
-
-    def predict(self, X):
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
-
-    def contributions(self, X) -> pd.DataFrame:
-        """Per-feature contributions to the log-odds of churn (coef x standardised value).
-
-        Relative to an average customer of the training data (standardised value 0), so positive
-        values push the risk up. Columns = ``features_``.
+        Attributes
+        ----------
+        estimator_ : the fitted (calibrated) classifier
+        explainer_ : Pipeline
+            The logistic regression fitted on all rows: its contributions explain the risk (also when
+            ``kind="gradient_boosting"`` predicts it; absent then with ``explain=False``).
+        features_ : list of str
+        classes_ : ndarray
         """
-        check_is_fitted(self, "explainer_")
-        pre = self.explainer_[:-1].transform(self._X(X))
-        coef = self.explainer_[-1].coef_[0]
-        index = X.index if isinstance(X, pd.DataFrame) else None
-        return pd.DataFrame(pre * coef, columns=self.features_, index=index)
 
-    @property
-    def coefficients_(self) -> pd.Series:
-        """Standardised logistic-regression coefficients per feature (log-odds per SD)."""
-        check_is_fitted(self, "explainer_")
-        return pd.Series(self.explainer_[-1].coef_[0], index=self.features_, name="coefficient")
+        def __init__(self, kind="logistic", C=0.3, calibration="sigmoid", features=None, random_state=0,
+                     n_threads=1, explain=True):
+            self.kind = kind
+            self.explain = explain
+            self.C = C
+            self.calibration = calibration
+            self.features = features
+            self.random_state = random_state
+            self.n_threads = n_threads
+
+        def _X(self, X):
+            if isinstance(X, pd.DataFrame):
+                missing = [c for c in self.features_ if c not in X]
+                if missing:
+                    raise BestandError(f"ChurnModel: feature columns missing: {missing}")
+                return X[self.features_].to_numpy(dtype=float)
+            return np.asarray(X, dtype=float)
+
+        def fit(self, X, y):
+            """Fit on a feature frame ``X`` (one row per customer-quarter) and 0/1 outcomes ``y``."""
+            if self.kind not in ("logistic", "gradient_boosting"):
+                raise ConfigError(f"ChurnModel.kind must be logistic or gradient_boosting, not {self.kind!r}")
+            if isinstance(X, pd.DataFrame):
+                self.features_ = [c for c in (self.features or FEATURES) if c in X]
+            else:
+                self.features_ = list(self.features or [f"x{i}" for i in range(np.shape(X)[1])])
+            with threadpool_limits(self.n_threads):
+                return self._fit(self._X(X), y)
+
+        def _fit(self, Xa, y):
+            y = np.asarray(y).astype(int)
+            if len(np.unique(y)) < 2:
+                raise NothingToLearn("ChurnModel needs churners and non-churners in the training data.")
+            self.classes_ = np.array([0, 1])
+            # the gradient boosting of a backtest needs no explainer (explain=False): one fit less
+            if self.explain or self.kind == "logistic":
+                self.explainer_ = _logistic(self.C, self.random_state).fit(Xa, y)
+            if self.kind == "logistic":
+                base = _logistic(self.C, self.random_state)
+            else:
+                # Stops when 10 % held-out rows have not improved for 10 rounds: at thousands of rows
+                # that happens after 20-60 of the 100 rounds (scikit-learn's "auto" only stops above
+                # 10,000 rows, i.e. runs all 100 rounds on the calibration folds of the demo). Needs a
+                # few of the rarer class in each held-out tenth, so not on tiny data.
+                rarer_all = int(np.bincount(y, minlength=2).min())
+                base = make_pipeline(_DropEmptyColumns(), HistGradientBoostingClassifier(
+                    max_iter=100, learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=40,
+                    l2_regularization=1.0, early_stopping=len(y) >= 2000 and rarer_all >= 100,
+                    validation_fraction=0.1, n_iter_no_change=10, random_state=self.random_state))
+            # Calibration cross-validates in stratified folds, each needing examples of both classes:
+            # at most 3 folds, fewer when one class is rarer; with a single churner (or non-churner)
+            # there is nothing to calibrate on and the model's own probabilities are used.
+            rarer = int(np.bincount(y, minlength=2).min())
+            folds = min(3, rarer)
+            self.calibrated_ = self.calibration is not None and folds >= 2
+            if not self.calibrated_:
+                self.estimator_ = self.explainer_ if self.kind == "logistic" else base.fit(Xa, y)
+            else:
+                method = self.calibration
+                if method == "auto":
+                    method = "isotonic" if rarer >= ISOTONIC_MIN else "sigmoid"
+                self.calibration_method_ = method
+                self.estimator_ = CalibratedClassifierCV(base, method=method, cv=folds).fit(Xa, y)
+            self.n_features_in_ = Xa.shape[1]
+            return self
+
+        def predict_proba(self, X):
+            check_is_fitted(self, "estimator_")
+            with threadpool_limits(self.n_threads):
+                return self.estimator_.predict_proba(self._X(X))
+
+        def predict(self, X):
+            return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+        def contributions(self, X) -> pd.DataFrame:
+            """Per-feature contributions to the log-odds of churn (coef x standardised value).
+
+            Relative to an average customer of the training data (standardised value 0), so positive
+            values push the risk up. Columns = ``features_``.
+            """
+            check_is_fitted(self, "explainer_")
+            pre = self.explainer_[:-1].transform(self._X(X))
+            coef = self.explainer_[-1].coef_[0]
+            index = X.index if isinstance(X, pd.DataFrame) else None
+            return pd.DataFrame(pre * coef, columns=self.features_, index=index)
+
+        @property
+        def coefficients_(self) -> pd.Series:
+            """Standardised logistic-regression coefficients per feature (log-odds per SD)."""
+            check_is_fitted(self, "explainer_")
+            return pd.Series(self.explainer_[-1].coef_[0], index=self.features_, name="coefficient")
 
 
-class _DropEmptyColumns(TransformerMixin, BaseEstimator):
-    """Drops columns without any value in the training data.
+    class _DropEmptyColumns(TransformerMixin, BaseEstimator):
+        """Drops columns without any value in the training data.
 
-    HistGradientBoosting handles missing values natively, but scikit-learn 1.9 fails while binning a
-    column that is missing everywhere (e.g. satisfaction change when a fold has no surveys).
-    """
+        HistGradientBoosting handles missing values natively, but scikit-learn 1.9 fails while binning a
+        column that is missing everywhere (e.g. satisfaction change when a fold has no surveys).
+        """
 
-    def fit(self, X, y=None):
-        self.keep_ = ~np.all(np.isnan(np.asarray(X, dtype=float)), axis=0)
-        return self
+        def fit(self, X, y=None):
+            self.keep_ = ~np.all(np.isnan(np.asarray(X, dtype=float)), axis=0)
+            return self
 
-    def transform(self, X):
-        check_is_fitted(self, "keep_")
-        return np.asarray(X, dtype=float)[:, self.keep_]
+        def transform(self, X):
+            check_is_fitted(self, "keep_")
+            return np.asarray(X, dtype=float)[:, self.keep_]
+
+    for cls in (ChurnModel, _DropEmptyColumns):  # pickles name them bestandlib.churn.<class>
+        cls.__module__, cls.__qualname__ = __name__, cls.__name__
+    return {"ChurnModel": ChurnModel, "_DropEmptyColumns": _DropEmptyColumns}
+
+
+_CLASSES: dict = {}
+
+
+def __getattr__(name: str):
+    # PEP 562: ``churn.ChurnModel`` (and pickles of fitted models) build the classes on first use
+    if name in ("ChurnModel", "_DropEmptyColumns"):
+        if not _CLASSES:
+            _CLASSES.update(_build_classes())
+            globals().update(_CLASSES)
+        return _CLASSES[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _model_class():
+    return __getattr__("ChurnModel")
 
 
 def _make_model(settings: dict, kind: str | None = None, segment: str = "established") -> ChurnModel:
     m = settings["model"]
     if segment == "onboarding":  # always the explainable logistic model, on the onboarding signals
-        return ChurnModel(kind="logistic", C=float(m["C"]), calibration=m["calibration"],
+        return _model_class()(kind="logistic", C=float(m["C"]), calibration=m["calibration"],
                           features=list(ONBOARDING_FEATURES), random_state=int(m["random_state"]))
-    return ChurnModel(kind=kind or m["kind"], C=float(m["C"]), calibration=m["calibration"],
+    return _model_class()(kind=kind or m["kind"], C=float(m["C"]), calibration=m["calibration"],
                       features=list(m["features"]) if m.get("features") else None,
                       random_state=int(m["random_state"]))
+
+
+def _train_sample(train: pd.DataFrame, settings: dict) -> pd.DataFrame:
+    """At most ``model.max_train_rows`` training rows: a uniform random sample (``model.random_state``)
+    when there are more, so the churn rate and with it the calibration stay as in the data; all rows
+    otherwise (null = never sampled). A model trained on 100,000 customer-quarters ranks as well as one
+    trained on millions, and the fits of a rolling backtest on a large panel stay within minutes."""
+    limit = settings["model"].get("max_train_rows")
+    if limit is None or len(train) <= int(limit):
+        return train
+    rng = np.random.default_rng(int(settings["model"]["random_state"]))
+    return train.iloc[np.sort(rng.choice(len(train), size=int(limit), replace=False))]
 
 
 _POPULATION = {"established": "in_population", "onboarding": "in_onboarding"}
@@ -524,10 +577,20 @@ def backtest(frame: pd.DataFrame, config=None, kinds=("logistic", "gradient_boos
     DataFrame
         One row per scored customer-quarter: ``customer_id, quarter, train_until, churn,
         lost_revenue, revenue_4q`` and one score column per model kind plus ``recency`` (days since
-        the last order) and ``p_alive`` (1 - P(alive)); higher score = riskier.
+        the last order) and ``p_alive`` (1 - P(alive)); higher score = riskier. ``train_rows`` and
+        ``train_available``: rows the split's models were trained on, of how many (fewer when
+        ``model.max_train_rows`` sampled them, see :func:`_train_sample`).
+
+    Each split trains every model kind once, on the population rows its outcome allows (sampled to
+    ``model.max_train_rows``), with the feature columns only; only the first kind fits the explaining
+    regression (its habituation flag is the one the sales team would have seen).
     """
     st = churn_settings(config)
-    pop = frame[_population(frame, segment) & frame["observed"]]
+    first = _make_model(st, tuple(kinds)[0], segment)
+    features = [c for c in (first.features or FEATURES) if c in frame]
+    keep = ["customer_id", "quarter", "quarter_index", "churn", "lost_revenue", "revenue_4q",
+            "days_since_last_order", "p_alive", *features]
+    pop = frame.loc[_population(frame, segment) & frame["observed"], list(dict.fromkeys(keep))]
     if segment == "onboarding":
         kinds = tuple(kinds)[:1]
     out = []
@@ -542,8 +605,13 @@ def backtest(frame: pd.DataFrame, config=None, kinds=("logistic", "gradient_boos
         assert int(train["quarter_index"].max()) + split["horizon"] <= s
         scored = test[["customer_id", "quarter", "churn", "lost_revenue", "revenue_4q"]].copy()
         scored["train_until"] = split["train_until"]
+        available = len(train)
+        train = _train_sample(train, st)
+        if train["churn"].nunique() < 2:
+            continue
+        scored["train_rows"], scored["train_available"] = len(train), available
         for i, kind in enumerate(kinds):
-            model = _make_model(st, kind, segment).fit(train, train["churn"])
+            model = _make_model(st, kind, segment).set_params(explain=i == 0).fit(train, train["churn"])
             scored[kind] = model.predict_proba(test)[:, 1]
             if i == 0:  # the flag of the first (default) model, as the sales team would have seen it
                 share = habituation_share(model, test, config).to_numpy()
@@ -559,7 +627,7 @@ def backtest(frame: pd.DataFrame, config=None, kinds=("logistic", "gradient_boos
 
 def _score_columns(scores: pd.DataFrame) -> list[str]:
     fixed = {"customer_id", "quarter", "train_until", "churn", "lost_revenue", "revenue_4q",
-             "habituation_flag"}
+             "habituation_flag", "train_rows", "train_available"}
     return [c for c in scores.columns if c not in fixed and not c.startswith("top_")]
 
 
@@ -590,6 +658,8 @@ def backtest_metrics(scores: pd.DataFrame, config=None, by_quarter: bool = False
     share = float(churn_settings(config)["backtest"]["top_share"])
     rows = []
     groups = scores.groupby("quarter") if by_quarter else [(None, scores)]
+    from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
     for q, df in groups:
         y = df["churn"].to_numpy().astype(int)
         for col in _score_columns(scores):
@@ -613,6 +683,8 @@ def backtest_metrics(scores: pd.DataFrame, config=None, by_quarter: bool = False
 
 def calibration_table(scores: pd.DataFrame, score: str = "logistic", n_bins: int = 10) -> pd.DataFrame:
     """Predicted vs observed churn rate in quantile bins (:func:`sklearn.calibration.calibration_curve`)."""
+    from sklearn.calibration import calibration_curve
+
     observed, predicted = calibration_curve(scores["churn"].astype(int), scores[score], n_bins=n_bins,
                                             strategy="quantile")
     return pd.DataFrame({"score": score, "predicted": predicted, "observed": observed})
@@ -702,6 +774,7 @@ def fit_current(frame: pd.DataFrame, quarter, config=None, kind: str | None = No
     train = frame[_population(frame, segment) & frame["observed"] & (frame["quarter_index"] <= s - h)]
     if train.empty:
         raise NothingToLearn(f"No observed churn outcomes before {parse_quarter(quarter)} to train on.")
+    train = _train_sample(train, st)  # at most model.max_train_rows rows
     return _make_model(st, kind, segment).fit(train, train["churn"])
 
 
@@ -865,8 +938,21 @@ def explain(model: ChurnModel, X: pd.DataFrame, config=None, lang: str = "de", n
     -------
     DataFrame (index of ``X``)
         ``reason_1 .. reason_n`` (empty string when fewer reasons), ``reason_feature_1 ..``,
-        ``habituation_share``.
+        ``habituation_share``. The language-free part is :func:`reason_features`.
     """
+    why = reason_features(model, X, config, n_reasons)
+    records = reason_inputs(X).assign(_short_account_manager=why["_short_account_manager"]).to_dict("records")
+    out = why.drop(columns="_short_account_manager")
+    for k in range(n_reasons):
+        out[f"reason_{k + 1}"] = _words(out[f"reason_feature_{k + 1}"], records, lang)
+    return out[[c for k in range(n_reasons) for c in (f"reason_feature_{k + 1}", f"reason_{k + 1}")]
+               + ["habituation_share"]]
+
+
+def reason_features(model: ChurnModel, X: pd.DataFrame, config=None, n_reasons: int = 3) -> pd.DataFrame:
+    """The language-free part of :func:`explain`: ``reason_feature_1 .. n`` (feature names, empty string
+    when fewer reasons), ``habituation_share`` and ``_short_account_manager`` (the customer's account
+    manager tenure lies below average: how its reason is worded). Cacheable; :func:`explain` words it."""
     c = _reason_contributions(model, X, config)
     hab = [f for f in c.columns if f in HABITUATION_FEATURES]
     total = c.sum(axis=1)
@@ -875,23 +961,45 @@ def explain(model: ChurnModel, X: pd.DataFrame, config=None, lang: str = "de", n
     order = np.argsort(-vals, axis=1, kind="stable")[:, :n_reasons]
     cols = np.array(c.columns)
     out = pd.DataFrame(index=X.index)
-    records = X.to_dict("records")
+    for k in range(n_reasons):
+        ok = vals[np.arange(len(vals)), order[:, k]] > 0
+        out[f"reason_feature_{k + 1}"] = np.where(ok, cols[order[:, k]], "")
+    out["habituation_share"] = share.to_numpy()
+    out["_short_account_manager"] = False
     if "account_manager_quarters" in c.columns:
         # the model may find a short OR a long tenure of the account manager risky: word it by the
         # side of average the customer is on ("changed 3 quarters ago" vs "same manager for 12")
         j = list(c.columns).index("account_manager_quarters")
-        z = model.explainer_[:-1].transform(model._X(X))[:, j]
-        for r, zj in zip(records, z):
-            r["_short_account_manager"] = bool(zj < 0)
-    for k in range(n_reasons):
-        feats = cols[order[:, k]]
-        ok = vals[np.arange(len(vals)), order[:, k]] > 0
-        out[f"reason_feature_{k + 1}"] = np.where(ok, feats, "")
-        # wording needs each customer's own figures; a few thousand strings per quarter
-        out[f"reason_{k + 1}"] = [reason_text(f, r, lang) if o else ""
-                                  for f, r, o in zip(feats, records, ok)]
-    out["habituation_share"] = share.to_numpy()
+        out["_short_account_manager"] = model.explainer_[:-1].transform(model._X(X))[:, j] < 0
     return out
+
+
+#: Columns :func:`reason_text` reads besides the features themselves.
+_REASON_INPUTS = ["customer_id", "cohort_gap_days", "cohort_purchase_days", "days_since_last_order",
+                  "purchase_days_so_far", "resolution_days_base", "orders", "orders_base", "p_alive"]
+
+
+def reason_inputs(frame: pd.DataFrame) -> pd.DataFrame:
+    """The columns of ``frame`` that :func:`reason_text` words reasons from (the figures behind them)."""
+    cols = [c for c in frame.columns if c in RISK_DIRECTION or c in _REASON_INPUTS
+            or c.endswith(("_recent", "_base"))]
+    return frame[cols]
+
+
+def _words(features, records, lang: str) -> list:
+    # wording needs each customer's own figures; a few thousand strings per quarter
+    return [reason_text(f, r, lang) if f else "" for f, r in zip(features, records)]
+
+
+def word_reasons(table: pd.DataFrame, rows: pd.DataFrame, lang: str = "de") -> pd.DataFrame:
+    """``table`` with ``reason_1 .. reason_3`` in ``lang`` from its ``reason_feature_*`` columns and the
+    figures in ``rows`` (:func:`reason_inputs`, row by row as ``table``); the feature columns dropped."""
+    records = rows.to_dict("records")
+    out = table.copy()
+    keys = [c for c in table.columns if c.startswith("reason_feature_")]
+    for key in keys:
+        out[key.replace("reason_feature_", "reason_")] = _words(table[key].to_numpy(), records, lang)
+    return out.drop(columns=keys)
 
 
 def _high_risk(p: pd.Series, flag: dict, groups: pd.Series | None = None) -> pd.Series:
@@ -909,6 +1017,14 @@ def _risk_level(p: pd.Series, levels: dict) -> pd.Series:
 
 def churn_table(frame: pd.DataFrame, model: ChurnModel, customers: pd.DataFrame | None, quarter,
                 config=None, lang: str = "de", onboarding: ChurnModel | None = None) -> pd.DataFrame:
+    """The churn-risk table of ``quarter`` with reasons in ``lang``: :func:`churn_table_data`, worded by
+    :func:`word_reasons`. Columns :data:`TABLE_COLUMNS`, sorted by ``margin_at_risk`` descending."""
+    table, rows = churn_table_data(frame, model, customers, quarter, config, onboarding)
+    return word_reasons(table, rows, lang)[TABLE_COLUMNS]
+
+
+def churn_table_data(frame: pd.DataFrame, model: ChurnModel, customers: pd.DataFrame | None, quarter,
+                     config=None, onboarding: ChurnModel | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The churn-risk table of ``quarter``: one row per active customer (an order in the last 4 quarters).
 
     Who scores whom (column ``segment_model``, :data:`SEGMENTS`): the scoring population
@@ -930,15 +1046,15 @@ def churn_table(frame: pd.DataFrame, model: ChurnModel, customers: pd.DataFrame 
         Canonical customers table (adds ``name, account_manager, business_unit``).
     quarter : str or Period
     config : dict, optional
-    lang : {"de", "en"}
-        Language of the reasons.
     onboarding : ChurnModel, optional
         The onboarding model (:func:`fit_onboarding`).
 
     Returns
     -------
-    DataFrame
-        :data:`TABLE_COLUMNS`, sorted by ``margin_at_risk`` descending. ``margin_at_risk`` =
+    (DataFrame, DataFrame)
+        The table, language-free: :data:`TABLE_COLUMNS` with ``reason_feature_1..3`` (feature names)
+        in place of the reasons in words, sorted by ``margin_at_risk`` descending; and the figures the
+        reasons are worded from (:func:`reason_inputs`, same rows; :func:`word_reasons` words them). ``margin_at_risk`` =
         churn probability x expected contribution margin of the next 12 months (taken as the
         trailing 12-month margin, floored at 0). ``risk_level`` is high / medium / low by
         ``churn.risk_levels``; ``high_risk`` by ``churn.flag`` (the top share within the
@@ -962,14 +1078,16 @@ def churn_table(frame: pd.DataFrame, model: ChurnModel, customers: pd.DataFrame 
     reasons = pd.DataFrame("", index=now.index, columns=["reason_1", "reason_2", "reason_3"])
     share = pd.Series(0.0, index=now.index)
     high = pd.Series(False, index=now.index)
+    short = pd.Series(False, index=now.index)
     for mask, m in ((est, model), (onb, onboarding)):
         if not mask.any():
             continue
         part = now[mask]
         pm = pd.Series(m.predict_proba(part)[:, 1], index=part.index)
-        why = explain(m, part, config, lang)
+        why = reason_features(m, part, config)
         p.loc[part.index] = pm
-        reasons.loc[part.index] = why[["reason_1", "reason_2", "reason_3"]].to_numpy()
+        reasons.loc[part.index] = why[["reason_feature_1", "reason_feature_2", "reason_feature_3"]].to_numpy()
+        short.loc[part.index] = why["_short_account_manager"].to_numpy()
         if m is model:
             share.loc[part.index] = why["habituation_share"].to_numpy()
             high.loc[part.index] = _high_risk(pm, fl).to_numpy()
@@ -978,18 +1096,15 @@ def churn_table(frame: pd.DataFrame, model: ChurnModel, customers: pd.DataFrame 
         pm, seg = _purchase_model_risk(frame, part, label, config)
         p.loc[part.index] = pm
         segment[rest] = seg
-        records = part.to_dict("records")
-        reasons.loc[part.index, "reason_1"] = [reason_text("days_since_last_order", r, lang)
-                                               if pd.notna(r.get("days_since_last_order")) else ""
-                                               for r in records]
-        reasons.loc[part.index, "reason_2"] = [reason_text("p_alive", r, lang)
-                                               if pd.notna(r.get("p_alive")) and r["p_alive"] < 0.8 else ""
-                                               for r in records]
+        reasons.loc[part.index, "reason_1"] = np.where(part["days_since_last_order"].notna(),
+                                                       "days_since_last_order", "")
+        reasons.loc[part.index, "reason_2"] = np.where(part["p_alive"].to_numpy(dtype=float) < 0.8, "p_alive", "")
     high = high | ((p >= float(fl["min_probability"])) & ~pd.Series(est, index=now.index))
     table = pd.DataFrame({
         "customer_id": now["customer_id"], "churn_probability": p,
         "habituation_flag": high & pd.Series(est, index=now.index) & (share >= float(fl["habituation_share"])),
-        "reason_1": reasons["reason_1"], "reason_2": reasons["reason_2"], "reason_3": reasons["reason_3"],
+        "reason_feature_1": reasons["reason_1"], "reason_feature_2": reasons["reason_2"],
+        "reason_feature_3": reasons["reason_3"],
         "margin_at_risk": p * now["margin_4q"].clip(lower=0),
         "risk_level": _risk_level(p, st["risk_levels"]), "high_risk": high,
         "habituation_share": share, "margin_12m": now["margin_4q"],
@@ -1000,7 +1115,10 @@ def churn_table(frame: pd.DataFrame, model: ChurnModel, customers: pd.DataFrame 
         table = table.merge(info, on="customer_id", how="left")
     else:
         table["name"] = table["account_manager"] = table["business_unit"] = None
-    return table[TABLE_COLUMNS].sort_values("margin_at_risk", ascending=False, ignore_index=True)
+    cols = [c.replace("reason_", "reason_feature_") if c.startswith("reason_") else c for c in TABLE_COLUMNS]
+    order = table.reset_index(drop=True).sort_values("margin_at_risk", ascending=False).index.to_numpy()
+    rows = reason_inputs(now).assign(_short_account_manager=short.to_numpy()).iloc[order].reset_index(drop=True)
+    return table[cols].iloc[order].reset_index(drop=True), rows
 
 
 def _logit(p):
@@ -1034,6 +1152,8 @@ def _purchase_model_risk(frame: pd.DataFrame, part: pd.DataFrame, label: str, co
         n_pos, n_neg = int(y.sum()), int(len(y) - y.sum())
         target = np.where(y == 1, (n_pos + 1) / (n_pos + 2), 1 / (n_neg + 2))
         x = _logit(1.0 - past["p_alive"].to_numpy())[:, None]
+        from sklearn.linear_model import LogisticRegression
+
         platt = LogisticRegression(C=1e4).fit(np.vstack([x, x]), np.r_[np.ones(len(y)), np.zeros(len(y))],
                                               sample_weight=np.r_[target, 1 - target])
         ok = np.isfinite(x_now)
@@ -1252,6 +1372,9 @@ class BacktestReport:
     lead: pd.DataFrame | None = None
     warned_share: float = float("nan")
     median_lead: float = float("nan")
+    #: most training rows of a split and the rows it could have used, when ``model.max_train_rows``
+    #: sampled them (else None): the page says so (:func:`backtest_notes`)
+    train_sample: tuple | None = None
 
     @property
     def max_calibration_gap(self) -> float:
@@ -1286,6 +1409,8 @@ def backtest_report(frame: pd.DataFrame | None, config=None) -> BacktestReport:
         rep.reasons.append("churn_nothing_to_learn")
         return rep
     rep.established = backtest_metrics(scores, config=config)
+    if (scores["train_rows"] < scores["train_available"]).any():
+        rep.train_sample = (int(scores["train_rows"].max()), int(scores["train_available"].max()))
     parts = [_metrics_rows(rep.established, "established")]
     calibration = [calibration_table(scores, k) for k in ("logistic", "gradient_boosting") if k in scores]
     if churn_settings(config)["onboarding"]["enabled"]:
@@ -1313,6 +1438,15 @@ def backtest_report(frame: pd.DataFrame | None, config=None) -> BacktestReport:
     return rep
 
 
+def backtest_notes(report: BacktestReport, lang: str = "de") -> list[str]:
+    """What the page says about the backtest besides its tables: the training sample, if any."""
+    if report.train_sample is None:
+        return []
+    rows, available = report.train_sample
+    return [i18n.t("churn_train_sampled", lang, rows=i18n.fmt_number(rows, lang),
+                   available=i18n.fmt_number(available, lang))]
+
+
 @dataclass
 class CurrentRisk:
     """The risk of the report quarter (:func:`current_risk`); tables are None without a model.
@@ -1332,6 +1466,8 @@ class CurrentRisk:
     coefficients: pd.DataFrame | None = None
     segments: pd.DataFrame | None = None
     top: pd.DataFrame | None = None
+    #: the figures the reasons are worded from (:func:`reason_inputs`, row by row as ``table``)
+    rows: pd.DataFrame | None = None
 
 
 def coefficient_table(model: ChurnModel, onboarding: ChurnModel | None = None) -> pd.DataFrame:
@@ -1354,6 +1490,14 @@ def current_risk(frame: pd.DataFrame | None, customers: pd.DataFrame | None, qua
     contribution margins (``margin=False``) the money at risk is revenue: ``revenue_at_risk`` =
     probability x revenue of the last 12 months (always in the table, the page's column then).
     """
+    return word_risk(current_risk_data(frame, customers, quarter, config=config, margin=margin), lang)
+
+
+def current_risk_data(frame: pd.DataFrame | None, customers: pd.DataFrame | None, quarter, config=None,
+                      margin: bool = True) -> CurrentRisk:
+    """The language-free part of :func:`current_risk` (the fits and the table with ``reason_feature_*``
+    instead of words, ``top`` None): what pages 05 and 06 cache as ``"churn.current_risk"``
+    (``s.cached``), so a second language or page 06 refits nothing; :func:`word_risk` words it."""
     rep = CurrentRisk(at_risk="margin_at_risk" if margin else "revenue_at_risk")
     if frame is None:
         return rep
@@ -1363,8 +1507,8 @@ def current_risk(frame: pd.DataFrame | None, customers: pd.DataFrame | None, qua
         rep.reason = "churn_nothing_to_learn"
         return rep
     rep.onboarding = fit_onboarding(frame, quarter, config=config)  # None: nothing to learn
-    table = churn_table(frame, rep.model, customers, quarter, config=config, lang=lang,
-                        onboarding=rep.onboarding)
+    table, rep.rows = churn_table_data(frame, rep.model, customers, quarter, config=config,
+                                       onboarding=rep.onboarding)
     table["revenue_at_risk"] = table["churn_probability"] * table["revenue_12m"].clip(lower=0)
     table["risk_source"] = table["segment_model"].map(RISK_SOURCES)
     rep.table = table
@@ -1372,7 +1516,17 @@ def current_risk(frame: pd.DataFrame | None, customers: pd.DataFrame | None, qua
     rep.segments = (table.groupby("segment_model", sort=False)
                     .agg(customers=("customer_id", "size"), churn_probability=("churn_probability", "mean"))
                     .reset_index())
-    top = table[table["high_risk"]].sort_values(rep.at_risk, ascending=False).head(10)
+    return rep
+
+
+def word_risk(data: CurrentRisk, lang: str = "de") -> CurrentRisk:
+    """:func:`current_risk_data` with the reasons in ``lang`` (``table`` as the CSV, ``top``)."""
+    if data.table is None or "reason_feature_1" not in data.table:
+        return data
+    rep = dataclasses.replace(data)
+    table = word_reasons(data.table, data.rows, lang)
+    rep.table = table[TABLE_COLUMNS + [c for c in table.columns if c not in TABLE_COLUMNS]]
+    top = rep.table[rep.table["high_risk"]].sort_values(rep.at_risk, ascending=False).head(10)
     rep.top = top[["name", "account_manager", "churn_probability", rep.at_risk, "habituation_flag",
                    "reason_1", "reason_2", "reason_3", "segment_model"]].reset_index(drop=True)
     return rep
@@ -1463,3 +1617,47 @@ def page_summary(backtest: BacktestReport, risk: CurrentRisk, purchase: Purchase
 def risk_csv(risk: CurrentRisk, purchase: PurchaseReport) -> pd.DataFrame | None:
     """``tables/churn_risk.csv``: the churn table of the tested model, else the purchase model's table."""
     return risk.table if risk.table is not None else purchase.table
+
+
+# --------------------------------------------------------------------------------------------------
+# Page results, computed once per data, quarter, configuration and code version (Session.cached)
+# --------------------------------------------------------------------------------------------------
+
+def session_frame(s) -> pd.DataFrame | None:
+    """:func:`model_frame` of a session (``s``: :class:`bestandlib.session.Session`), once per
+    session; None when ``s.available("churn.model")`` is false. Only computed when a result below
+    is not in the cache yet."""
+    if not s.available("churn.model"):
+        return None
+    if getattr(s, "_churn_frame", None) is None:
+        s._churn_frame = model_frame(s.panel, s.tables, config=s.config, features=s.features())
+    return s._churn_frame
+
+
+def session_backtest(s) -> BacktestReport:
+    """:func:`backtest_report` of the session's quarter, cached as ``"churn.backtest"`` (no text in it:
+    ``reasons`` are catalogue keys); None-frame report when section ``churn.model`` is off."""
+    on = s.section("churn.model")  # shows why not, on every rendering
+    return s.cached("churn.backtest", lambda: backtest_report(session_frame(s) if on else None, config=s.config))
+
+
+def session_risk_data(s) -> CurrentRisk:
+    """:func:`current_risk_data` of the session's quarter, cached as ``"churn.current_risk"``: page 05
+    and page 06 (:func:`bestandlib.actions.plan_inputs`) share the fit, a second language reads it."""
+    return s.cached("churn.current_risk",
+                    lambda: current_risk_data(session_frame(s), s.tables.customers, s.quarter,
+                                              config=s.config, margin=s.has_margin))
+
+
+def session_risk(s) -> CurrentRisk:
+    """:func:`session_risk_data` with the reasons in the session's language (:func:`word_risk`)."""
+    return word_risk(session_risk_data(s), s.lang)
+
+
+def session_purchase(s) -> PurchaseReport:
+    """:func:`purchase_report` of the session's quarter (section ``churn.btyd``), cached as
+    ``"churn.purchase_report"``."""
+    on = s.section("churn.btyd")  # shows why not, on every rendering
+    return s.cached("churn.purchase_report",
+                    lambda: purchase_report(s.panel if on else None, s.tables.customers, s.quarter,
+                                            config=s.config, margin=s.has_margin))

@@ -13,10 +13,10 @@ it on DuckDB and on Spark):
 * ``"duckdb"`` (default): hand-written DuckDB SQL. On one machine it is the fastest path, and it does
   not import Ibis, which alone costs about a second per report. It reads the lines once, sums them per
   customer, day and order, and builds the panel and the RFM summary from that
-  (:func:`build_panel_and_rfm` returns both from one scan). Measured with ``benchmarks/panel.py`` on a
-  2-core machine (load about 1), panel and RFM summary from Parquet: 10M lines in 11 s / 1.3 GiB peak
-  (idiomatic pandas 46 s / 3.6 GiB), 50M in 33 s / 3.5 GiB (pandas 227 s / 14.2 GiB), 100M in 72 s /
-  6.5 GiB (pandas does not fit).
+  (:func:`build_panel_and_rfm` returns both from one scan; above ``engine.duckdb.partition_lines``
+  one scan per range of customers). Peak memory measured with ``benchmarks/panel.py``, panel and RFM
+  summary from Parquet: 10M lines 741 MiB (idiomatic pandas 3.6 GiB), 50M 1.1 GiB (pandas 13.9 GiB);
+  times and the other sizes in the README's benchmark table.
 * :func:`panel_expr` / :func:`rfm_expr`: the same aggregation as Ibis expressions, which run unchanged on
   every engine Ibis reaches: ``"pyspark"`` (a Spark cluster, or local mode), ``"duckdb-ibis"`` (the
   portable expression on DuckDB, for checking it) or any connected Ibis backend passed as ``engine``.
@@ -173,6 +173,13 @@ def build_panel(orders, until=None, engine=None, config=None) -> pd.DataFrame:
 # mask over the days of the quarter too: the gaps of a quarter are its set bits in order plus the gap from
 # the last purchase day of the earlier quarters (a window over customer-quarters, not over days), and the
 # trailing year's product groups are a bit_or of the masks over four rows of the dense grid.
+#
+# Memory (issue 18; measured at 50M lines, 200,000 customers, before the change 3.6 GiB peak): the
+# hash aggregate that builds the order days took 2.7 GiB, the order days themselves 1.3 GiB (kept
+# for the RFM summary), and the panel was converted to pandas while DuckDB still held them. Now, above
+# engine.duckdb.partition_lines, the customers are cut into ranges of about that many lines and each
+# range is aggregated on its own (its own scan; DuckDB's state is one range's), the results stay Arrow
+# until the connection is closed, and only then become pandas (see benchmarks/panel.py for figures).
 
 #: Product groups per bit mask column (bit 63 would be the sign of a BIGINT).
 _GROUPS_PER_MASK = 62
@@ -353,18 +360,17 @@ def _date_literal(value) -> str:
 
 def _fetch(con, sql: str) -> pd.DataFrame:
     """Run ``sql`` and convert through Arrow, keeping dates as datetime64 (as objects they are 7x slower)."""
+    return _arrow_to_pandas(con.sql(sql).to_arrow_table())
+
+
+def _arrow_to_pandas(table) -> pd.DataFrame:
     # self_destruct frees each Arrow column once converted: the result is not held twice
-    return con.sql(sql).to_arrow_table().to_pandas(date_as_object=False, split_blocks=True,
-                                                   self_destruct=True)
+    return table.to_pandas(date_as_object=False, split_blocks=True, self_destruct=True)
 
 
-def _order_days(con, source: str, cutoff) -> int:
-    """Create the temp table ``order_days`` (customer, day, order) from one scan of the lines.
-
-    ``cutoff`` (a date or None) drops later lines. Product groups are numbered by a first, cheap query
-    over that single column, so that the masks have a fixed number of columns. Returns that number.
-    """
-    where = "" if cutoff is None else f"WHERE CAST(o.order_date AS DATE) <= {_date_literal(cutoff)}"
+def _product_group_index(con, source: str) -> int:
+    """Number the product groups (a first, cheap query over that single column), so that the masks of
+    :func:`_order_days` have a fixed number of columns. Returns that number of mask columns."""
     groups = con.sql(f"SELECT DISTINCT CAST(product_group AS VARCHAR) AS product_group FROM {source} "
                      f"WHERE product_group IS NOT NULL ORDER BY 1").to_arrow_table()
     n_masks = -(-groups.num_rows // _GROUPS_PER_MASK)  # ceiling division
@@ -373,24 +379,32 @@ def _order_days(con, source: str, cutoff) -> int:
 
         con.register("product_group_index", groups.append_column(
             "gi", pa.array(range(groups.num_rows), pa.int64())))
-        group_join = ("LEFT JOIN product_group_index AS g "
-                      "ON g.product_group = CAST(o.product_group AS VARCHAR)")
-    else:
-        group_join = ""
+    return n_masks
+
+
+def _order_days(con, source: str, where: str, n_masks: int) -> None:
+    """Create the temp table ``order_days`` (customer, day, order) from one scan of the lines.
+
+    ``where`` filters the lines (the cutoff date, a range of customers); ``n_masks`` is what
+    :func:`_product_group_index` returned.
+    """
+    group_join = ("LEFT JOIN product_group_index AS g ON g.product_group = CAST(o.product_group AS VARCHAR)"
+                  if n_masks else "")
     line_masks = "".join(
         f"CASE WHEN o.net_revenue >= 0 AND g.gi // {_GROUPS_PER_MASK} = {k} "
         f"THEN CAST(1 AS BIGINT) << (g.gi % {_GROUPS_PER_MASK}) ELSE 0 END AS m{k},\n           "
         for k in range(n_masks))
     con.execute(_ORDER_DAYS_SQL.format(source=source, where=where, group_join=group_join,
                                        line_masks=line_masks, or_masks=_or_masks(n_masks)))
-    return n_masks
 
 
 def _or_masks(n_masks: int) -> str:
     return "".join(f"bit_or(m{k}) AS m{k}, " for k in range(n_masks))
 
 
-def _panel_sql(n_masks: int, until: pd.Period | None) -> str:
+def _panel_sql(n_masks: int, until: pd.Period | None, last_d=None) -> str:
+    """The panel query over ``order_days``; ``last_d`` (the newest line's date over all customers)
+    ends the grid when ``until`` is None and ``order_days`` holds only some of the customers."""
     if n_masks:
         product_groups = " + ".join(f"bit_count(m{k})" for k in range(n_masks))
         new_groups = " + ".join(f"bit_count(m{k} & ~coalesce(e{k}, 0))" for k in range(n_masks))
@@ -401,6 +415,9 @@ def _panel_sql(n_masks: int, until: pd.Period | None) -> str:
         product_groups = new_groups = groups_4q = "0"
     if until is None:
         quarter_where, until_qi = "", "(SELECT max(qi) FROM cq)"
+        if last_d is not None:
+            last = pd.Timestamp(last_d)
+            until_qi = str(last.year * 4 + last.quarter - 1)
     else:
         # the order days may reach further (an RFM summary with a later observation end)
         quarter_where = f"WHERE d <= {_date_literal(_until_cutoff(until))}"
@@ -423,6 +440,11 @@ def _duckdb_aggregate(orders, until, rfm_end=False, unit: float = 7.0, config=No
 
     ``rfm_end``: False = panel only; None = RFM up to the last order date; else RFM up to that date.
     The results equal :func:`build_panel` and :func:`rfm_summary` called one after the other.
+
+    Above ``engine.duckdb.partition_lines`` lines the customers are cut into ranges of about that many
+    lines each, and each range is aggregated on its own (one scan of the lines per range): DuckDB's
+    hash tables and the order days then hold one range, not all lines. The ranges follow the sort
+    order of ``customer_id``, so the pieces, put one after the other, are the sorted result.
     """
     con = _duckdb_connection(orders, config)
     try:
@@ -434,19 +456,82 @@ def _duckdb_aggregate(orders, until, rfm_end=False, unit: float = 7.0, config=No
             cutoff = None  # the RFM summary sees every line
         elif rfm_end is not False and cutoff is not None:
             cutoff = max(cutoff, pd.Timestamp(rfm_end).normalize())
-        n_masks = _order_days(con, source, cutoff)
-        panel = _from_quarter_index(_fetch(con, _panel_sql(n_masks, until)))
+        where = "" if cutoff is None else f"CAST(o.order_date AS DATE) <= {_date_literal(cutoff)}"
+        n_masks = _product_group_index(con, source)
+        ranges, last_d = _customer_ranges(con, source, where, orders, config)
         if rfm_end is False:
-            return panel, None
-        if rfm_end is None:
-            days, end = _RFM_DAYS_FROM_ORDER_DAYS.format(where=""), "(SELECT max(last_d) FROM cust)"
+            rfm_sql = None
         else:
-            end = _date_literal(rfm_end)
-            days = _RFM_DAYS_FROM_ORDER_DAYS.format(where=f"WHERE d <= {end}")
-        rfm = _fetch(con, _RFM_SQL.format(days=days, end=end, unit=float(unit)))
-        return panel, rfm
+            if rfm_end is None:
+                # the newest line over all customers, also when order_days holds only some of them
+                end = "(SELECT max(last_d) FROM cust)" if last_d is None else _date_literal(last_d)
+                days = _RFM_DAYS_FROM_ORDER_DAYS.format(where="")
+            else:
+                end = _date_literal(rfm_end)
+                days = _RFM_DAYS_FROM_ORDER_DAYS.format(where=f"WHERE d <= {end}")
+            rfm_sql = _RFM_SQL.format(days=days, end=end, unit=float(unit))
+        panel_sql = _panel_sql(n_masks, until, last_d)
+        panels, rfms = [], []
+        for part in ranges:
+            conditions = [c for c in (where, part) if c]
+            _order_days(con, source, f"WHERE {' AND '.join(conditions)}" if conditions else "", n_masks)
+            panels.append(con.sql(panel_sql).to_arrow_table())
+            if rfm_sql is not None:
+                rfms.append(con.sql(rfm_sql).to_arrow_table())
+            con.execute("DROP TABLE order_days")
     finally:
         con.close()
+    panel = _from_quarter_index(_arrow_to_pandas(_concat(panels)))
+    return panel, (None if rfm_sql is None else _arrow_to_pandas(_concat(rfms)))
+
+
+def _concat(tables):
+    import pyarrow as pa
+
+    # no copy: the pieces become the chunks of one table
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
+def _customer_ranges(con, source: str, where: str, orders, config) -> tuple[list[str], object]:
+    """Conditions that cut the customers into ranges of about ``partition_lines`` lines each, and the
+    newest line's date (needed when the ranges are aggregated one by one).
+
+    Returns ``([""], None)`` (one range: all lines) when the lines are fewer than ``partition_lines``
+    (counted from the Parquet metadata, the frame or the validated row count) or it is null.
+    """
+    limit = _engine.engine_settings(config)["duckdb"].get("partition_lines")
+    if not limit:
+        return [""], None
+    if isinstance(orders, pd.DataFrame):
+        rows = len(orders)
+    elif isinstance(orders, _engine.OrderLines) and orders.rows:
+        rows = int(orders.rows)
+    else:  # Parquet answers count(*) from its metadata
+        rows = con.sql(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+    if rows <= int(limit):
+        return [""], None
+    filt = f"WHERE {where}" if where else ""
+    # lines per customer, in the engine's sort order of customer_id (one scan of two columns)
+    counts = con.sql(f"SELECT CAST(o.customer_id AS VARCHAR) AS customer_id, count(*) AS n, "
+                     f"max(CAST(o.order_date AS DATE)) AS last_d FROM {source} AS o {filt} "
+                     f"GROUP BY 1 ORDER BY 1 NULLS LAST").to_arrow_table()
+    ids = counts.column("customer_id").to_pylist()
+    n = counts.column("n").to_numpy()
+    last = counts.column("last_d").to_pandas(date_as_object=False).max()
+    total = int(n.sum())
+    k = -(-total // int(limit))
+    # the first customer of each range: where the running line count passes i/k of all lines
+    cuts = np.searchsorted(np.cumsum(n), [total * i / k for i in range(1, k)], side="right")
+    bounds = sorted({int(c) for c in cuts if 0 < c < len(ids) and ids[c] is not None})
+    if not bounds:
+        return [""], None
+    col = "CAST(o.customer_id AS VARCHAR)"
+    lits = ["'" + str(ids[c]).replace("'", "''") + "'" for c in bounds]
+    ranges = [f"{col} < {lits[0]}"]
+    ranges += [f"{col} >= {lo} AND {col} < {hi}" for lo, hi in zip(lits, lits[1:])]
+    # lines without a customer sort last (as in the single-range result)
+    ranges.append(f"({col} >= {lits[-1]} OR {col} IS NULL)")
+    return ranges, (None if pd.isna(last) else last)
 
 
 def _panel_duckdb(orders, until: pd.Period | None, config=None) -> pd.DataFrame:

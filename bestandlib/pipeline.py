@@ -9,6 +9,7 @@ the previous report untouched and keeps the executed notebook, with its error, u
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -263,6 +264,21 @@ def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS
     if not data_dir.exists():
         raise BestandError(f"Data folder not found: {data_dir}")
 
+    # One kernel per worker, started and warmed (the notebooks' imports) while the data are validated.
+    nbs = list(notebooks or discover_notebooks())
+    _kernel_env()
+    kernels = _KernelPool(max(1, min(int(cfg["report"].get("parallel_notebooks", 2)), len(nbs))), nbs)
+    try:
+        return _run_report(kernels, nbs, started, timeline, done, quarter=quarter, data_dir=data_dir,
+                           reports_root=reports_root, cfg=cfg, config_path=config_path, lang=lang,
+                           today=today, log=log, pseudonymize=pseudonymize, detail=detail)
+    finally:
+        kernels.close()
+
+
+def _run_report(kernels, nbs, started, timeline, done, *, quarter, data_dir, reports_root, cfg, config_path,
+                lang, today, log, pseudonymize, detail) -> Path:
+    """:func:`run_report` from the validation on, with the ``kernels`` already starting."""
     t0 = time.perf_counter()
     session.ensure_demo(data_dir)
     data_key = session.cache_key(data_dir, cfg)
@@ -299,8 +315,7 @@ def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS
             detail(f"  {row['section']:<22} {'; '.join(needs.reason_text(r, 'en') for r in row['reasons'])}")
 
     steps = [Step(nb, nb.stem + ".html", report.page_title(nb, lang))
-             for nb in (notebooks or discover_notebooks())]
-    _kernel_env()
+             for nb in nbs]
     status = _Status(log is stderr_log and sys.stderr.isatty())
     with QuarterLock(reports_root, qlabel):
         recover(reports_root, qlabel)
@@ -311,9 +326,12 @@ def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS
             t0 = time.perf_counter()
             timings, highlight_order, workers = _execute_all(steps, build, reports_root, qlabel, data_dir,
                                                              config_path, cfg, lang, log, pseudonymize,
-                                                             status=status)
-            done("notebooks", t0, parallel=workers)  # wall time of all notebooks together
-            timeline += [{"step": n["notebook"], "seconds": n["seconds"]} for n in timings]
+                                                             status=status, kernels=kernels)
+            # wall time of all notebooks together; seconds to start and warm each worker's kernel
+            # (overlapping the validation, so only partly on the critical path)
+            done("notebooks", t0, parallel=workers, kernel_start=kernels.start_seconds())
+            timeline += [{"step": n["notebook"], "seconds": n["seconds"], "peak_mib": n.get("peak_mib")}
+                         for n in timings]
             run = _run_info(qlabel, q, lang, data_dir, config_path, tables, timings, started)
             run["parameters"]["pseudonymize"] = bool(pseudonymize)
             run["sections"] = [{"section": r["section"], "available": bool(r["available"]),
@@ -324,6 +342,13 @@ def run_report(quarter=None, data_dir=paths.DEMO_DIR, reports_root=paths.REPORTS
             detail(f"HTML pages written ({done('export HTML', t0):.1f} s)")
             t0 = time.perf_counter()
             notes = _data_notes(tables.cut(periods.quarter_end(q)), lang)
+            t0 = time.perf_counter()
+            from bestandlib import briefing
+
+            briefing.render_briefings(build, tables=tables, panel=pnl, quarter=qlabel, config=cfg, lang=lang,
+                                      pseudonymized=pseudonymize)
+            detail(f"Customer briefings written ({done('briefings', t0):.1f} s)")
+            t0 = time.perf_counter()
             report.render_index(build, quarter=qlabel, lang=lang, config=cfg,
                                 pages=[{"href": s.href, "title": s.title} for s in steps],
                                 sections=report.load_highlights(build, highlight_order), run=run,
@@ -421,8 +446,127 @@ def _kernel_manager_class():
     return BestandKernelManager
 
 
-def _run_one(notebook: str, out_nb: str, parameters: dict) -> tuple[float, dict | None]:
-    """Execute one notebook (in a worker process). Returns seconds and, on failure, the error."""
+# --- kernels: one per worker process, reused by its notebooks ------------------------------------
+
+# Between two notebooks in one kernel: close the figures, empty the user namespace (variables,
+# ``Out``, ``_``), collect the garbage. Imported modules stay loaded (that is the point); nothing of
+# the previous notebook stays reachable by name.
+_RESET = ("__import__('sys').modules.get('matplotlib.pyplot') and "
+          "__import__('sys').modules['matplotlib.pyplot'].close('all')\n"
+          "get_ipython().run_line_magic('reset', '-f')\n"
+          "__import__('gc').collect()\n")
+
+
+def _import_lines(notebooks: list[Path]) -> list[str]:
+    """The one-line ``import``/``from ... import`` statements of the notebooks' code cells."""
+    found: dict[str, None] = {}
+    for nb in notebooks:
+        try:
+            cells = json.loads(Path(nb).read_text(encoding="utf-8"))["cells"]
+        except (OSError, ValueError, KeyError):
+            continue
+        for cell in cells:
+            if cell.get("cell_type") != "code":
+                continue
+            src = cell.get("source", "")
+            for line in (src if isinstance(src, str) else "".join(src)).splitlines():
+                line = line.strip()
+                if line.startswith(("import ", "from ")) and not line.endswith(("(", "\\", ",")):
+                    found[line] = None
+    return list(found)
+
+
+def _warm_code(notebooks: list[Path]) -> str:
+    """Import what the notebooks import (errors ignored: a notebook reports its own), then reset."""
+    body = "".join(f"try:\n    {line}\nexcept Exception:\n    pass\n" for line in _import_lines(notebooks))
+    return body + _RESET
+
+
+def _kernel_peak_reset(pid: int | None) -> None:
+    """Reset the kernel's peak resident memory (Linux ``clear_refs``), so the next reading is one notebook's."""
+    if pid:
+        try:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+        except OSError:
+            pass
+
+
+def _kernel_peak_mib(pid: int | None) -> float | None:
+    """The kernel's peak resident memory since the last reset (``VmHWM``), MiB; None where unknown."""
+    if not pid:
+        return None
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+class _Kernel:
+    """A started kernel (in a worker process): the manager papermill is handed, and a client of our own
+    for the warm-up and the reset between notebooks."""
+
+    def __init__(self, cwd: str):
+        from jupyter_client.blocking import BlockingKernelClient
+        from jupyter_core.utils import run_sync
+
+        self._run_sync = run_sync
+        self.km = _kernel_manager_class()(kernel_name="python3")
+        # as nbclient starts its kernels: no SQLite history file shared by concurrent kernels
+        run_sync(self.km.start_kernel)(cwd=cwd, extra_arguments=["--HistoryManager.hist_file=:memory:"])
+        # parent=km: "alive" is the kernel process running (as for nbclient's client), not a heartbeat
+        # answered within a second, which a kernel busy importing on a loaded machine can miss. A
+        # session of its own: papermill's client (left connected, the kernel not being its own) uses
+        # the manager's, and the kernel routes replies by session identity.
+        self.kc = BlockingKernelClient(parent=self.km)
+        self.kc.load_connection_info(self.km.get_connection_info())
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+
+    @property
+    def pid(self) -> int | None:
+        proc = getattr(getattr(self.km, "provisioner", None), "process", None)
+        return getattr(proc, "pid", None)
+
+    def alive(self) -> bool:
+        try:
+            return bool(self._run_sync(self.km.is_alive)())
+        except Exception:
+            return False
+
+    def run(self, code: str, timeout: float = 120) -> bool:
+        """Execute ``code`` silently; True when it ran without error."""
+        try:
+            reply = self.kc.execute_interactive(code, silent=True, store_history=False, timeout=timeout,
+                                                output_hook=lambda msg: None)
+        except Exception:
+            return False
+        return reply.get("content", {}).get("status") == "ok"
+
+    def shutdown(self) -> None:
+        pid = self.pid
+        try:
+            self.kc.stop_channels()
+        except Exception:
+            pass
+        try:
+            self._run_sync(self.km.shutdown_kernel)(now=False)
+        except Exception:
+            pass
+        if pid and _pid_alive(pid):  # the manager could not stop it: no kernel outlives its worker
+            import signal
+
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def _run_one(notebook: str, out_nb: str, parameters: dict, km=None) -> tuple[float, dict | None]:
+    """Execute one notebook (in a worker process), in the kernel of ``km`` when given (left running)
+    or in a kernel of its own. Returns seconds and, on failure, the error."""
     import logging
 
     import papermill as pm
@@ -434,12 +578,12 @@ def _run_one(notebook: str, out_nb: str, parameters: dict) -> tuple[float, dict 
             return "bestand_" not in record.getMessage()
 
     logging.getLogger("papermill").addFilter(_QuietSection())
+    kernel = {"km": km} if km is not None else {"kernel_manager_class": _kernel_manager_class()}
     t0 = time.perf_counter()
     try:
         # progress_bar=False: the pipeline prints its own line per notebook
         pm.execute_notebook(notebook, out_nb, parameters=parameters, kernel_name="python3",
-                            cwd=str(Path(notebook).parent), progress_bar=False, log_output=False,
-                            kernel_manager_class=_kernel_manager_class())
+                            cwd=str(Path(notebook).parent), progress_bar=False, log_output=False, **kernel)
     except PapermillExecutionError as exc:
         return time.perf_counter() - t0, {"cell": exc.cell_index, "ename": exc.ename, "evalue": exc.evalue}
     except Exception as exc:  # kernel died, notebook unreadable, ...
@@ -447,67 +591,231 @@ def _run_one(notebook: str, out_nb: str, parameters: dict) -> tuple[float, dict 
     return time.perf_counter() - t0, None
 
 
+def _worker(wid: int, inbox, outbox, warm: str, cwd: str, parent: int) -> None:
+    """A worker process: start a kernel, warm it, then run the notebooks handed to it one after another
+    in that kernel (namespace reset before each), until ``None`` arrives or the parent is gone."""
+    import queue as _queue
+
+    t0 = time.perf_counter()
+    kernel = None
+    try:
+        try:
+            kernel = _Kernel(cwd)
+            kernel.run(warm)  # the imports, while the CLI validates the data
+            outbox.put(("ready", wid, kernel.pid, round(time.perf_counter() - t0, 2)))
+        except Exception as exc:  # no kernel: every notebook then gets one of its own (and its error)
+            if kernel is not None:
+                kernel.shutdown()
+            kernel = None
+            outbox.put(("ready", wid, None, f"{type(exc).__name__}: {exc}"))
+        fresh = True  # the warm-up ended with a reset
+        while True:
+            try:
+                task = inbox.get(timeout=1.0)
+            except _queue.Empty:
+                if os.getppid() != parent:  # the CLI is gone (killed): stop the kernel, exit
+                    return
+                continue
+            if task is None:
+                return
+            name, notebook, out_nb, parameters = task
+            if kernel is not None and not (kernel.alive() and (fresh or kernel.run(_RESET))):
+                kernel.shutdown()  # died or cannot be reset: a new one for the rest
+                try:
+                    kernel = _Kernel(cwd)
+                except Exception:
+                    kernel = None
+            pid = kernel.pid if kernel is not None else None
+            _kernel_peak_reset(pid)
+            seconds, error = _run_one(notebook, out_nb, parameters, km=kernel.km if kernel else None)
+            fresh = False
+            outbox.put(("done", wid, name, seconds, error, _kernel_peak_mib(pid)))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if kernel is not None:
+            kernel.shutdown()
+
+
+@contextlib.contextmanager
+def _main_not_reimported():
+    """Spawned workers need only this module: keep them from re-running the caller's ``__main__``
+    (a script calling :func:`run_report` without an ``if __name__ == "__main__"`` guard would start
+    its run again in every worker), as for an interactive session."""
+    main = sys.modules.get("__main__")
+    saved = {k: main.__dict__.pop(k) for k in ("__file__", "__spec__") if main is not None and k in main.__dict__}
+    if main is not None:
+        main.__spec__ = None
+    try:
+        yield
+    finally:
+        if main is not None:
+            main.__dict__.pop("__spec__", None)
+            main.__dict__.update(saved)
+
+
+class _KernelPool:
+    """``n`` worker processes, each with one kernel it reuses for the notebooks handed to it."""
+
+    def __init__(self, n: int, notebooks: list[Path]):
+        import multiprocessing
+
+        # spawn, not fork: a kernel started in a forked copy of the CLI (pandas, DuckDB loaded) died
+        # before answering; a fresh interpreter imports only this module
+        mp = multiprocessing.get_context("spawn")
+        self.n = n
+        self.outbox = mp.Queue()
+        self.inboxes = [mp.Queue() for _ in range(n)]
+        warm = _warm_code(notebooks)
+        cwd = str(Path(notebooks[0]).parent) if notebooks else str(paths.NOTEBOOKS_DIR)
+        self.procs = [mp.Process(target=_worker, args=(i, self.inboxes[i], self.outbox, warm, cwd, os.getpid()),
+                                 daemon=False, name=f"bestand-kernel-{i}") for i in range(n)]
+        with _main_not_reimported():
+            for p in self.procs:
+                p.start()
+        self.kernel_pids: dict[int, int | None] = {}
+        self.started: dict[int, float | str] = {}
+        self.closed = False
+
+    def start_seconds(self) -> list:
+        return [self.started.get(i) for i in range(self.n)]
+
+    def assign(self, wid: int, task) -> None:
+        self.inboxes[wid].put(task)
+
+    def event(self, timeout: float):
+        """The next ``("done", ...)`` message, or None after ``timeout`` s (``ready`` messages are noted)."""
+        import queue as _queue
+
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                msg = self.outbox.get(timeout=max(0.0, deadline - time.monotonic()))
+            except _queue.Empty:
+                return None
+            if msg[0] == "ready":
+                self.kernel_pids[msg[1]] = msg[2]
+                self.started[msg[1]] = msg[3]
+                continue
+            return msg
+
+    def exitcode(self, wid: int) -> int | None:
+        p = self.procs[wid]
+        return None if p.is_alive() else p.exitcode
+
+    def close(self, interrupt: bool = False) -> None:
+        """Stop the workers and their kernels (``interrupt``: a running notebook is interrupted first)."""
+        import signal
+
+        if self.closed:
+            return
+        self.closed = True
+        if interrupt:
+            self.event(0)  # kernel pids of workers that reported since
+            for pid in self.kernel_pids.values():
+                if pid:
+                    try:
+                        os.kill(pid, signal.SIGINT)
+                    except OSError:
+                        pass
+        for q in self.inboxes:
+            q.put(None)
+        deadline = time.monotonic() + 20
+        for p in self.procs:
+            p.join(max(0.1, deadline - time.monotonic()))
+        for wid, p in enumerate(self.procs):
+            if p.is_alive():
+                p.terminate()
+                p.join(5)
+                pid = self.kernel_pids.get(wid)
+                if pid:
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+        for q in [self.outbox, *self.inboxes]:
+            q.cancel_join_thread()
+            q.close()
+
+
 def _execute_all(steps, build, reports_root, qlabel, data_dir, config_path, cfg, lang, log,
-                 pseudonymize=False, status: _Status | None = None):
+                 pseudonymize=False, status: _Status | None = None, kernels: _KernelPool | None = None):
     """Run the notebooks, ``report.parallel_notebooks`` at a time (they only share read-only inputs).
 
-    Each notebook runs in its own worker process with its own kernel, so a crash in one cannot take
-    the CLI down; the first failure stops the run and is reported with notebook, cell and error.
-    A notebook is handed to the pool only when a worker is free, so its start time is known: ``status``
-    shows the running notebooks with their elapsed time. Returns the per-notebook timings (report
-    order), the highlight order and the number of workers.
+    Each worker process starts one kernel and runs the notebooks handed to it in that kernel, one
+    after another (the user namespace emptied in between, the imported modules kept warm), so a crash
+    cannot take the CLI down; the first failure stops the run (a notebook still running elsewhere is
+    interrupted) and is reported with notebook, cell and error. A notebook is handed to a worker only
+    when it is free, so its start time is known: ``status`` shows the running notebooks with their
+    elapsed time. Returns the per-notebook timings (report order, with the kernel's peak memory in
+    MiB where known), the highlight order and the number of workers.
     """
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-
     status = status or _Status(False)
-    workers = max(1, min(int(cfg["report"].get("parallel_notebooks", 2)), len(steps)))
+    own = kernels is None
+    if own:
+        workers = max(1, min(int(cfg["report"].get("parallel_notebooks", 2)), len(steps)))
+        kernels = _KernelPool(workers, [s.notebook for s in steps])
+    workers = kernels.n
     base = {"quarter": qlabel, "data_dir": str(data_dir), "config": config_path, "lang": lang,
             "output_dir": str(build)}
     if pseudonymize:  # read by session.open; the key itself never goes into a notebook
         base["bestand_pseudonymize"] = True
     timings: dict[str, float] = {}
+    peaks: dict[str, float | None] = {}
     queue = list(_longest_first(steps, reports_root))
     t_all = time.perf_counter()
+    failed = True
     try:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            pending = {}  # future -> (step, executed notebook, start time)
+        pending: dict[int, tuple] = {}  # worker -> (step, executed notebook, start time)
 
-            def submit_next():
-                while queue and len(pending) < workers:
+        def submit_next():
+            for wid in range(workers):
+                if queue and wid not in pending:
                     step = queue.pop(0)
                     out_nb = build / "notebooks" / step.notebook.name
-                    fut = pool.submit(_run_one, str(step.notebook), str(out_nb),
-                                      {**base, "bestand_section": step.notebook.stem})
-                    pending[fut] = (step, out_nb, time.perf_counter())
+                    kernels.assign(wid, (step.notebook.name, str(step.notebook), str(out_nb),
+                                         {**base, "bestand_section": step.notebook.stem}))
+                    pending[wid] = (step, out_nb, time.perf_counter())
 
-            submit_next()
-            while pending:
-                done, _ = wait(pending, timeout=1.0 if status.enabled else None, return_when=FIRST_COMPLETED)
-                for fut in done:
-                    step, out_nb, _t = pending.pop(fut)
-                    seconds, error = fut.result()
-                    if error is not None:
-                        queue.clear()
+        submit_next()
+        while pending:
+            msg = kernels.event(1.0)
+            if msg is None:
+                for wid, (step, out_nb, _t) in list(pending.items()):
+                    code = kernels.exitcode(wid)
+                    if code is not None:  # the worker died (killed, out of memory) with its notebook
                         status.clear()
                         kept = _keep_failed(out_nb, reports_root, qlabel)
-                        raise NotebookFailed(step.notebook.name, error["cell"], error["ename"],
-                                             error["evalue"], kept)
-                    timings[step.notebook.name] = seconds
+                        raise NotebookFailed(step.notebook.name, None, "WorkerDied",
+                                             f"the process running it exited with code {code}", kept)
+            else:
+                _kind, wid, _name, seconds, error, peak = msg
+                step, out_nb, _t = pending.pop(wid)
+                if error is not None:
+                    queue.clear()
                     status.clear()
-                    log(_done_line(_step_label(step.notebook, step.title), round(seconds, 2)))
+                    kept = _keep_failed(out_nb, reports_root, qlabel)
+                    raise NotebookFailed(step.notebook.name, error["cell"], error["ename"],
+                                         error["evalue"], kept)
+                timings[step.notebook.name] = seconds
+                peaks[step.notebook.name] = peak
+                status.clear()
+                log(_done_line(_step_label(step.notebook, step.title), round(seconds, 2)))
                 submit_next()
-                if pending and status.enabled:
-                    now = time.perf_counter()
-                    running = ", ".join(f"{_step_label(s.notebook, s.title)} {now - t:.0f} s"
-                                        for s, _o, t in pending.values())
-                    status.show(f"  {running}  [{len(timings)}/{len(steps)} done, {now - t_all:.0f} s]")
+            if pending and status.enabled:
+                now = time.perf_counter()
+                running = ", ".join(f"{_step_label(s.notebook, s.title)} {now - t:.0f} s"
+                                    for s, _o, t in pending.values())
+                status.show(f"  {running}  [{len(timings)}/{len(steps)} done, {now - t_all:.0f} s]")
+        failed = False
     finally:
         status.clear()
+        kernels.close(interrupt=failed)  # the kernels' memory is free before the pages are exported
     hdir = build / "highlights"
     names = sorted(p.name for p in hdir.glob("*.json")) if hdir.exists() else []
     highlight_order = [(s.href, [n for n in names if n.startswith(s.notebook.stem + "__")]) for s in steps]
-    return ([{"notebook": s.notebook.name, "title": s.title, "seconds": round(timings[s.notebook.name], 2)}
-             for s in steps], highlight_order, workers)
+    return ([{"notebook": s.notebook.name, "title": s.title, "seconds": round(timings[s.notebook.name], 2),
+              "peak_mib": peaks.get(s.notebook.name)} for s in steps], highlight_order, workers)
 
 
 def _longest_first(steps, reports_root: Path):

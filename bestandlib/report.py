@@ -173,7 +173,9 @@ def render_index(out_dir: Path, *, quarter: str, lang: str, config: dict, pages:
         lang=lang, title=title, quarter=quarter, company=config["report"].get("company", ""),
         data_until=i18n.fmt_date(run.get("data_until"), lang),
         generated_at=run.get("generated_at_display", ""), t=_Labels(lang), css=CSS,
-        nav=nav_html(pages, "index", lang, extra=quarter_links(reports_root, quarter, lang)),
+        nav=nav_html(pages, "index", lang, extra=quarter_links(reports_root, quarter, lang) + (
+            [("customers/index.html", i18n.t("brief_index_title", lang))]
+            if (out_dir / "customers" / "index.html").exists() else [])),
         sections=sections, notes=notes,
         methods=[(i18n.t(f"method_{m}_title", lang), i18n.t(f"method_{m}_text", lang)) for m in METHODS],
         excluded_html=excluded_html, tables=tables,

@@ -139,15 +139,19 @@ CONTRACT: dict[str, dict] = {
             "would_refer_to": _c("text", column_required=False),
         },
     },
+    # measures planned and done (bestandlib.effects): action is a measure of the playbook
+    # (actions.measures), done_on empty while it is not done; holdout = 1 marks a customer the plan
+    # left untreated on purpose (actions.holdout_share): the measure it would have had, never done
     "actions_log": {
         "required": False,
-        "date": "done_on",
+        "date": "planned_on",
         "columns": {
             "customer_id": _c("id", value_required=True),
             "action": _c("text", value_required=True),
-            "planned_on": _c("date", column_required=False),
-            "done_on": _c("date"),
-            "owner": _c("text", column_required=False),
+            "planned_on": _c("date", value_required=True),
+            "done_on": _c("date", column_required=False),
+            "owner": _c("text"),
+            "holdout": _c("integer", column_required=False),
             "outcome": _c("text", column_required=False),
             "notes": _c("text", column_required=False),
         },

@@ -91,6 +91,15 @@ log-log slope (Theil-Sen, scipy.stats.theilslopes) and, per sub-study, the small
 could detect with 80 % power (Fisher z with the Bonett-Wright variance for Spearman's rho).
 Sub-studies are corrected for multiple testing with Holm or Benjamini-Hochberg (statsmodels), one
 family per measure.
+
+Run time and large data
+-----------------------
+Revenue and the measure are sorted once. A bootstrap resample (scipy's own draws of customer
+indices) is ranked by counting how often each customer was drawn (:class:`_TieGroups`), not by
+sorting it again; a shuffle of an uncoupled measure is a gather and a dot product, a coupled one one
+``argsort`` per row whose ranks are dotted in sorted order. Above ``stats.max_customers`` customers
+(default 3,000; the demo is never sampled) the tests run on a seeded random sample of that many
+customers (:func:`sample_customers`), and the page says so (:func:`sample_sentence`).
 """
 from __future__ import annotations
 
@@ -112,6 +121,8 @@ __all__ = [
     "MEASURES",
     "VERDICTS",
     "settings",
+    "sample_customers",
+    "sample_sentence",
     "customer_frame",
     "association",
     "permutation_null",
@@ -221,7 +232,45 @@ def settings(config=None) -> dict:
         bad("quarters", "a whole number of at least 1")
     if not isinstance(s.get("trend_resamples"), int) or s["trend_resamples"] < 200:
         bad("trend_resamples", "a whole number of at least 200")
+    if not isinstance(s.get("max_customers"), int) or s["max_customers"] < 1000:
+        bad("max_customers", "a whole number of at least 1000")
     return s
+
+
+def sample_customers(frame: pd.DataFrame, config=None, *, seed: int | None = None) -> pd.DataFrame:
+    """``frame``, or a seeded random sample of ``stats.max_customers`` of its customers (rows).
+
+    The permutation tests and bootstrap intervals cost resamples x customers; above
+    ``stats.max_customers`` (default 3,000: the demo's ~2,000 customers are never sampled) they run on
+    a simple random sample of the customers, drawn with the configured seed (the same data give the
+    same sample). Spearman's rho, its interval and the tests are then estimates from that sample:
+    at 3,000 customers the standard error of rho is below 0.02, and the sub-studies are the groups
+    within the sample. The sample keeps the frame's order; ``attrs["customers_total"]`` holds the
+    number of customers before sampling (:func:`sample_sentence` says it on the page).
+    """
+    s = settings(config)
+    return _sample(frame, s["max_customers"], s["seed"] if seed is None else int(seed))
+
+
+def _sample(frame: pd.DataFrame, max_customers: int, seed: int) -> pd.DataFrame:
+    total = len(frame)
+    if total <= max_customers:
+        out = frame.copy(deep=False)
+    else:
+        rng = np.random.default_rng(np.random.SeedSequence([seed, zlib.crc32(b"sample_customers")]))
+        pick = np.sort(rng.choice(total, max_customers, replace=False))
+        out = frame.iloc[pick].copy()
+    out.attrs["customers_total"] = total
+    return out
+
+
+def sample_sentence(result: pd.DataFrame, lang: str) -> str:
+    """The page's sentence that the tests ran on a random sample (empty when all customers were used)."""
+    sample = result.attrs.get("sample")
+    if not sample or sample["n"] >= sample["of"]:
+        return ""
+    return i18n.t("stats_sampled", i18n.check_lang(lang), n=i18n.fmt_number(sample["n"], lang),
+                  total=i18n.fmt_number(sample["of"], lang))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -331,6 +380,99 @@ def _spearman_rows(x, y) -> np.ndarray:
     return _pearson_rows(_rank_rows(x), _rank_rows(y))
 
 
+def _rank_dot_rows(values, rc) -> tuple[np.ndarray, np.ndarray]:
+    """Per row of ``values``: the dot product of its (mid)ranks with ``rc`` and the norm of its centred ranks.
+
+    The Pearson correlation of a row's ranks with the centred ranks ``rc`` of a fixed vector is
+    ``dot / (norm * |rc|)``. Computed from one ``argsort`` per row without scattering the ranks back
+    to customer order: ``sum_i rank_i rc_i = sum_k sorted_rank_k rc[order_k]``. Rows without ties (the
+    usual case) have the ranks 1..n in sorted order; only rows with ties get mean ranks.
+    """
+    v = np.asarray(values, dtype=float)
+    m, n = v.shape
+    order = np.argsort(v, axis=1)
+    rc_sorted = rc[order]
+    pos = np.arange(1, n + 1, dtype=float)
+    s = np.take_along_axis(v, order, axis=1)
+    tied = (s[:, 1:] == s[:, :-1]).any(axis=1)
+    dot = rc_sorted @ pos
+    mean = (n + 1) / 2
+    norm = np.full(m, math.sqrt(((pos - mean) ** 2).sum()))
+    if tied.any():
+        ranks = _sorted_midranks(s[tied])
+        dot[tied] = (rc_sorted[tied] * ranks).sum(axis=1)
+        norm[tied] = np.sqrt(((ranks - mean) ** 2).sum(axis=1))
+    return dot, norm
+
+
+def _sorted_midranks(s) -> np.ndarray:
+    """Mean ranks (from 1) of rows that are already sorted, ties sharing their run's mean rank."""
+    k, n = s.shape
+    new = np.empty(s.shape, dtype=bool)
+    new[:, 0] = True
+    np.not_equal(s[:, 1:], s[:, :-1], out=new[:, 1:])
+    pos = np.arange(n, dtype=float)
+    first = np.maximum.accumulate(np.where(new, pos, 0.0), axis=1)
+    ends = np.empty_like(new)
+    ends[:, -1] = True
+    ends[:, :-1] = new[:, 1:]
+    last = np.minimum.accumulate(np.where(ends, pos, n - 1.0)[:, ::-1], axis=1)[:, ::-1]
+    return (first + last) / 2 + 1
+
+
+class _TieGroups:
+    """A fixed vector sorted once, for ranking its bootstrap resamples by counting instead of sorting.
+
+    A bootstrap resample is a vector of counts (how often each customer was drawn). The mean rank of
+    customer i's value within the resample is ``#drawn below + (#drawn equal + 1) / 2``, a cumulative
+    sum of the counts in the vector's sorted order; tied values form one group. So a matrix of
+    resamples is ranked with one gather and one cumulative sum per row, no ``argsort``.
+    """
+
+    def __init__(self, x):
+        x = np.asarray(x, dtype=float)
+        self.order = np.argsort(x, kind="stable")
+        s = x[self.order]
+        new = np.ones(len(s), dtype=bool)
+        new[1:] = s[1:] != s[:-1]
+        self.starts = np.flatnonzero(new)
+        self.ties = len(self.starts) < len(s)
+        group_sorted = np.cumsum(new) - 1
+        self.group = np.empty(len(s), dtype=np.intp)
+        self.group[self.order] = group_sorted
+
+    def midranks(self, counts) -> np.ndarray:
+        """Mean ranks within each resample (rows of ``counts``), per customer in the original order."""
+        g = counts[:, self.order]
+        if self.ties:
+            g = np.add.reduceat(g, self.starts, axis=1)
+        mid = np.cumsum(g, axis=1) - g / 2 + 0.5
+        return mid[:, self.group]
+
+
+def _resampled_spearman(idx, gx: _TieGroups, gy: _TieGroups, n: int) -> np.ndarray:
+    """Spearman's rho of each resample of customers (rows of indices ``idx``), ranks by counting.
+
+    Equals ``_spearman_rows(x[idx], y[idx])`` (the resample re-ranked) up to rounding, in a fraction
+    of the time: a customer drawn k times enters the weighted sums with weight k.
+    """
+    idx = np.asarray(idx)
+    one = idx.ndim == 1
+    idx = np.atleast_2d(idx)
+    b, k = idx.shape
+    counts = np.bincount((idx + (np.arange(b) * n)[:, None]).ravel(), minlength=b * n)
+    counts = counts.reshape(b, n).astype(float)
+    mean = (k + 1) / 2
+    dx = gx.midranks(counts) - mean
+    dy = gy.midranks(counts) - mean
+    wdx = counts * dx
+    cov = (wdx * dy).sum(axis=1)
+    den = np.sqrt((wdx * dx).sum(axis=1) * (counts * dy * dy).sum(axis=1))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        rho = np.where(den > 0, cov / np.where(den > 0, den, 1.0), np.nan)
+    return rho[0] if one else rho
+
+
 def permutation_null(revenue, assessed_values, measure="total_potential", assessed="total_potential",
                      n_resamples=2000, rng=None) -> np.ndarray:
     """Spearman's rho of revenue with the measure when the assessed quantity is shuffled.
@@ -365,11 +507,10 @@ def permutation_null(revenue, assessed_values, measure="total_potential", assess
         if not coupled:
             null[start:start + b] = (qc[idx] @ rc) / den if den > 0 else np.nan
         else:
-            ranks = _rank_rows(_measure_values(r, q[idx], measure, assessed))
-            ranks -= ranks.mean(axis=1, keepdims=True)
-            d = np.sqrt((ranks * ranks).sum(axis=1)) * rc_norm
+            dot, norm = _rank_dot_rows(_measure_values(r, q[idx], measure, assessed), rc)
+            d = norm * rc_norm
             with np.errstate(invalid="ignore", divide="ignore"):
-                null[start:start + b] = np.where(d > 0, (ranks @ rc) / np.where(d > 0, d, 1.0), np.nan)
+                null[start:start + b] = np.where(d > 0, dot / np.where(d > 0, d, 1.0), np.nan)
     return null
 
 
@@ -635,14 +776,19 @@ def association(frame: pd.DataFrame, measure: str = "total_potential", n_resampl
     out["p_value"] = independence_test(r, y, out["n_permutations"], indep_rng)["pvalue"]
 
     if intervals:
-        def statistic(r_b, q_b, axis=-1):
-            return _spearman_rows(r_b, _measure_values(r_b, q_b, measure, assessed))
+        # The paired bootstrap resamples customers; scipy draws index rows, and this statistic ranks
+        # each row by counting (:class:`_TieGroups`): revenue and the measure are sorted once. The
+        # draws are scipy's own (paired bootstrap of 0..n-1), so the interval is that of re-ranking.
+        gx, gy = _TieGroups(r), _TieGroups(y)
+
+        def statistic(i, axis=-1):
+            return _resampled_spearman(i, gx, gy, n)
 
         with warnings.catch_warnings():
             # Resamples with a constant column give NaN; scipy then warns and returns NaN bounds.
             warnings.simplefilter("ignore", RuntimeWarning)
             warnings.simplefilter("ignore", sps.DegenerateDataWarning)
-            res = sps.bootstrap((r, q), statistic, paired=True, vectorized=True,
+            res = sps.bootstrap((np.arange(n),), statistic, paired=True, vectorized=True,
                                 n_resamples=n_resamples, method=method,
                                 confidence_level=confidence_level, rng=boot_rng,
                                 batch=max(1, _BATCH_CELLS // n))
@@ -755,6 +901,7 @@ def substudies(frame: pd.DataFrame, by=None, config=None, *, n_resamples: int | 
     by = list(s["groups"] if by is None else ([by] if isinstance(by, str) else by))
     n_resamples = s["n_resamples"] if n_resamples is None else int(n_resamples)
     seed = s["seed"] if seed is None else int(seed)
+    frame = _sample(frame, s["max_customers"], seed)
     subsets = _subsets(frame, by)
     # With m corrected tests per measure the smallest adjusted p-value is about m/(B+1) (one-sided;
     # 2m/(B+1) for the two-sided comparison with the arithmetic): B permutations must be large
@@ -791,6 +938,7 @@ def substudies(frame: pd.DataFrame, by=None, config=None, *, n_resamples: int | 
     table["n_permutations"] = table["n_permutations"].fillna(0).astype("int64")
     if "quarter" in frame.columns and frame["quarter"].nunique() == 1:
         table.insert(0, "quarter", str(frame["quarter"].iloc[0]))
+    table.attrs["sample"] = {"n": len(frame), "of": frame.attrs.get("customers_total", len(frame))}
     return table
 
 
@@ -874,8 +1022,10 @@ def over_time(panel: pd.DataFrame, potentials: pd.DataFrame | None, customers: p
     else:
         labels = [periods.quarter_label(x) for x in quarters]
     rows = []
+    sample = {"n": 0, "of": 0}
     for label in labels:
-        frame = customer_frame(panel, potentials, customers, label)
+        frame = _sample(customer_frame(panel, potentials, customers, label), s["max_customers"], s["seed"])
+        sample = {"n": max(sample["n"], len(frame)), "of": max(sample["of"], frame.attrs["customers_total"])}
         ss = _seed_for(s["seed"], f"quarter={label}")
         for measure in s["measures"]:
             _, _, n_missing = _pairs(frame)
@@ -900,7 +1050,9 @@ def over_time(panel: pd.DataFrame, potentials: pd.DataFrame | None, customers: p
     cols = ["quarter", "measure", "n", "n_excluded", "estimate", "ci_low", "ci_high", "p_value", "verdict",
             "null_estimate", "p_vs_arithmetic", "vs_arithmetic", "mde_80", "coupled"]
     out = pd.DataFrame(rows, columns=cols)
-    return out.astype({"n": "int64", "n_excluded": "int64", "coupled": bool})
+    out = out.astype({"n": "int64", "n_excluded": "int64", "coupled": bool})
+    out.attrs["sample"] = sample
+    return out
 
 
 # --------------------------------------------------------------------------------------------------

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -587,6 +588,28 @@ def themes_by_loyalty(surveys: pd.DataFrame | None, panel: pd.DataFrame, quarter
 
 
 def discover_topics(ans: pd.DataFrame, config=None, lang: str = "de", names=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Group the answers without a dictionary (:func:`topic_model`), the keyword themes named in ``lang``.
+
+    Returns
+    -------
+    (assignments, topics)
+        As :func:`topic_model`, ``keyword_theme`` the theme's name in ``lang``.
+    """
+    return label_topics(topic_model(ans, config, names=names), config, lang)
+
+
+def label_topics(result: tuple[pd.DataFrame, pd.DataFrame], config=None, lang: str = "de"):
+    """The result of :func:`topic_model` with the keyword themes named in ``lang`` (the cached part
+    of the topic model has no language)."""
+    assign, topics = result
+    cfg = settings(config)
+    topics = topics.copy()
+    topics["keyword_theme"] = [_theme_label(cfg, k, lang) if isinstance(k, str) and k else ""
+                               for k in topics["keyword_theme"]]
+    return assign, topics
+
+
+def topic_model(ans: pd.DataFrame, config=None, names=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Group the answers without a dictionary: TF-IDF + non-negative matrix factorisation.
 
     Each answer goes to the topic with its largest NMF weight; a topic is named by its top words. The
@@ -597,7 +620,8 @@ def discover_topics(ans: pd.DataFrame, config=None, lang: str = "de", names=None
     -------
     (assignments, topics)
         ``assignments``: ``ans`` index with ``topic`` (-1 = no known word). ``topics``: ``topic, words,
-        answers, share, keyword_theme, keyword_theme_share, example_1..3``.
+        answers, share, keyword_theme, keyword_theme_share, example_1..3``; ``keyword_theme`` is the key of
+        the dictionary theme (no language: :func:`label_topics` names it), so the result can be cached.
     """
     from sklearn.decomposition import NMF
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, TfidfVectorizer
@@ -631,7 +655,7 @@ def discover_topics(ans: pd.DataFrame, config=None, lang: str = "de", names=None
         if sel.any() and themes:
             shares = {key: float(ans.loc[sel, f"theme_{key}"].mean()) for key in themes}
             key = max(shares, key=shares.get)
-            best, best_share = _theme_label(cfg, key, lang), shares[key]
+            best, best_share = key, shares[key]  # named by label_topics
         ex = _examples(ans.loc[sel, "text"], seed=int(tcfg["seed"]), names=names)
         row = {"topic": t + 1, "words": words, "answers": int(sel.sum()), "share": float(sel.mean()),
                "keyword_theme": best, "keyword_theme_share": best_share}
@@ -665,13 +689,34 @@ def pseudonymise(texts: pd.Series, names=None) -> pd.Series:
     """
     out = pd.Series(texts, dtype="object").fillna("").astype(str)
     if names is not None:
-        known = sorted({str(n) for n in names if isinstance(n, str) and len(n) >= 3}, key=len, reverse=True)
+        known = _known_names(tuple(n for n in names if isinstance(n, str)))
         if known:
-            pattern = re.compile("|".join(re.escape(n) for n in known), flags=re.IGNORECASE)
-            out = out.str.replace(pattern, "[Name]", regex=True)
+            out = out.map(lambda text: _replace_names(text, known))
     for pat, repl in ((_EMAIL, "[E-Mail]"), (_PHONE, "[Telefon]"), (_PERSON, "[Name]")):
         out = out.str.replace(pat, repl, regex=True)
     return out
+
+
+@lru_cache(maxsize=8)
+def _known_names(names: tuple) -> tuple:
+    """The names worth looking for (at least 3 characters), longest first, with their lower case."""
+    known = sorted({n for n in names if len(n) >= 3}, key=len, reverse=True)
+    return tuple((n, n.lower()) for n in known)
+
+
+def _replace_names(text: str, known: tuple) -> str:
+    """``text`` with the known names replaced by "[Name]", ignoring case.
+
+    One alternation of thousands of names is slow to match; only the names whose lower case occurs
+    in the text's lower case can match, so the pattern is built from those (all names when lower
+    case changes the text's length, where the substring test would not be exact).
+    """
+    low = text.lower()
+    cand = [n for n, n_low in known if n_low in low] if len(low) == len(text) else [n for n, _ in known]
+    if not cand:
+        return text
+    pattern = re.compile("|".join(re.escape(n) for n in cand), flags=re.IGNORECASE)
+    return pattern.sub("[Name]", text)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -110,6 +110,35 @@ class TestRFMSummary:
         pd.testing.assert_frame_equal(r, expected.astype(r.dtypes.to_dict()), check_exact=False,
                                       rtol=1e-9, atol=1e-9)
 
+    @pytest.mark.parametrize("until, end", [(None, None), ("2023Q2", None), (None, "2023-05-17"),
+                                            ("2023Q2", "2024-02-01"), ("2024Q3", "2023-05-17")])
+    def test_ranges_of_customers_equal_one_piece(self, until, end, tmp_path):
+        # partition_lines below the lines: the customers are aggregated in ranges, one scan each
+        orders = random_orders(27, n=1500, customers=45)
+        orders.to_parquet(tmp_path / "o.parquet")
+        whole = load_config(overrides={"engine": {"duckdb": {"partition_lines": None}}})
+        parts = load_config(overrides={"engine": {"duckdb": {"partition_lines": 200}}})
+        con = engine.duckdb_connection(parts)
+        try:
+            ranges, last_d = panel._customer_ranges(con, panel._duckdb_source(con, orders), "", orders, parts)
+        finally:
+            con.close()
+        assert len(ranges) >= 5 and last_d == orders["order_date"].max().normalize()
+        for source in (orders, tmp_path / "o.parquet"):
+            p1, r1 = panel.build_panel_and_rfm(source, until=until, observation_end=end, config=whole)
+            p2, r2 = panel.build_panel_and_rfm(source, until=until, observation_end=end, config=parts)
+            pd.testing.assert_frame_equal(p2, p1)
+            pd.testing.assert_frame_equal(r2, r1)
+            assert p2["customer_id"].is_monotonic_increasing and r2["customer_id"].is_monotonic_increasing
+
+    def test_small_inputs_are_one_range(self):
+        orders = random_orders(28, n=300, customers=12)
+        con = engine.duckdb_connection()
+        try:
+            assert panel._customer_ranges(con, panel._duckdb_source(con, orders), "", orders, None) == ([""], None)
+        finally:
+            con.close()
+
     def test_panel_and_rfm_dates_are_datetime64(self, tmp_path):
         orders = random_orders(26, n=200, customers=10)
         orders.to_parquet(tmp_path / "o.parquet")

@@ -739,7 +739,7 @@ BARE_ORDERS = (["order_id", "customer_id", "order_date", "quantity", "net_revenu
     ["O3", "C3", "2024-07-01", "-1", "-50"],
 ])
 
-ACTIONS_HEADER = ["customer_id", "action", "planned_on", "done_on", "owner", "outcome", "notes"]
+ACTIONS_HEADER = ["customer_id", "action", "planned_on", "done_on", "owner", "holdout", "outcome", "notes"]
 
 
 def bare_world(tmp_path, orders=BARE_ORDERS, **files):
@@ -896,8 +896,8 @@ class TestBareExport:
 
 
 class TestActionsLog:
-    ROWS = [["C1", "visit", "2024-01-10", "2024-02-01", "Anna", "order placed", "demo shown"],
-            ["C2", "call", "", "", "", "", ""]]  # planned, not done yet
+    ROWS = [["C1", "executive_visit", "2024-01-10", "2024-02-01", "Anna", "", "order placed", "demo shown"],
+            ["C2", "check_in_call", "2024-01-10", "", "Ben", "", "", ""]]  # planned, not done yet
 
     def test_loads_with_canonical_types(self, tmp_path):
         folder = make_world(tmp_path)
@@ -914,16 +914,32 @@ class TestActionsLog:
 
     def test_optional_columns_may_be_absent(self, tmp_path):
         folder = make_world(tmp_path)
-        write_csv(folder / "actions_log.csv", ["customer_id", "action", "done_on"], [["C1", "visit", "2024-02-01"]])
+        write_csv(folder / "actions_log.csv", ["customer_id", "action", "planned_on", "owner"],
+                  [["C1", "executive_visit", "2024-02-01", "Anna"]])
         assert len(problems_of(folder)) == 0
         t = io.load_tables(folder, today=TODAY)
-        assert t.actions_log["planned_on"].isna().all() and t.actions_log["notes"].isna().all()
-        assert t.sources["actions_log"]["columns"] == ["customer_id", "action", "done_on"]
+        assert t.actions_log["done_on"].isna().all() and t.actions_log["notes"].isna().all()
+        assert t.sources["actions_log"]["columns"] == ["customer_id", "action", "planned_on", "owner"]
+
+    def test_a_measure_outside_the_playbook_names_the_known_measures(self, tmp_path):
+        folder = make_world(tmp_path)
+        write_csv(folder / "actions_log.csv", ACTIONS_HEADER,
+                  [*self.ROWS, ["C3", "executiv_visit", "2024-01-10", "", "Anna", "", "", ""]])
+        p = problems_of(folder)
+        assert_problem(p, "actions_log.csv", 4, "action", "executiv_visit", "not a measure of the playbook")
+        assert "executive_visit" in p["message"].iloc[0] and "check_in_call" in p["message"].iloc[0]
+        assert len(p) == 1
+
+    def test_done_before_planned_is_located(self, tmp_path):
+        folder = make_world(tmp_path)
+        write_csv(folder / "actions_log.csv", ACTIONS_HEADER,
+                  [["C1", "executive_visit", "2024-03-10", "2024-02-01", "Anna", "", "", ""]])
+        assert_problem(problems_of(folder), "actions_log.csv", 2, "done_on", "2024-02-01", "done before it was planned")
 
     def test_unknown_customer_is_located(self, tmp_path):
         folder = make_world(tmp_path)
         write_csv(folder / "actions_log.csv", ACTIONS_HEADER,
-                  [*self.ROWS, ["C9", "visit", "", "2024-03-01", "", "", ""]])
+                  [*self.ROWS, ["C9", "executive_visit", "2024-01-10", "2024-03-01", "Anna", "", "", ""]])
         p = problems_of(folder)
         assert_problem(p, "actions_log.csv", 4, "customer_id", "C9", "unknown customer_id")
         assert len(p) == 1
@@ -931,10 +947,10 @@ class TestActionsLog:
     def test_cell_problems_are_located(self, tmp_path):
         folder = make_world(tmp_path)
         write_csv(folder / "actions_log.csv", ACTIONS_HEADER, [
-            ["C1", "", "", "2024-02-01", "", "", ""],
-            ["C2", "call", "2024-13-45", "2024-02-01", "", "", ""],
-            ["C3", "call", "", "2031-01-01", "", "", ""],
-            ["", "call", "", "2024-02-01", "", "", ""],
+            ["C1", "", "2024-01-10", "2024-02-01", "Anna", "", "", ""],
+            ["C2", "check_in_call", "2024-13-45", "2024-02-01", "Anna", "", "", ""],
+            ["C3", "check_in_call", "2024-01-10", "2031-01-01", "Anna", "", "", ""],
+            ["", "check_in_call", "2024-01-10", "2024-02-01", "Anna", "", "", ""],
         ])
         p = problems_of(folder)
         assert_problem(p, "actions_log.csv", 2, "action", "", "value missing")
@@ -947,17 +963,19 @@ class TestActionsLog:
 
     def test_missing_required_columns(self, tmp_path):
         folder = make_world(tmp_path)
-        write_csv(folder / "actions_log.csv", ["customer_id", "owner"], [["C1", "Anna"]])
+        write_csv(folder / "actions_log.csv", ["customer_id", "done_on"], [["C1", "2024-01-10"]])
         p = problems_of(folder)
         assert_problem(p, "actions_log.csv", 1, "action", "", "required column action")
-        assert_problem(p, "actions_log.csv", 1, "done_on", "", "required column done_on")
+        assert_problem(p, "actions_log.csv", 1, "planned_on", "", "required column planned_on")
+        assert_problem(p, "actions_log.csv", 1, "owner", "", "required column owner")
 
-    def test_cut_by_done_on_and_cache(self, tmp_path):
+    def test_cut_by_planned_on_and_cache(self, tmp_path):
         folder = make_world(tmp_path)
         write_csv(folder / "actions_log.csv", ACTIONS_HEADER, [
-            self.ROWS[0], ["C2", "call", "", "2024-09-01", "", "", ""]])
+            self.ROWS[0], ["C2", "check_in_call", "2024-09-01", "", "Ben", "1", "", ""]])
         t = io.load_tables(folder, today=TODAY)
         assert t.cut("2024-06-30").actions_log["customer_id"].tolist() == ["C1"]
+        assert t.actions_log["holdout"].tolist()[1] == 1
         r = io.Tables.from_parquet(t.to_parquet(tmp_path / "cache"))
         pd.testing.assert_frame_equal(r.actions_log, t.actions_log)
         assert r.has("actions_log")

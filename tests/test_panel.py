@@ -104,6 +104,13 @@ class TestBuildPanel:
         assert panel["quarter"].max() == "2023Q2"
         assert_same_panel(panel, pandas_panel(orders, until="2023Q2"))
 
+    @pytest.mark.parametrize("until", [None, "2023Q2"])
+    def test_ranges_of_customers_match_pandas(self, until):
+        # above engine.duckdb.partition_lines the panel is built per range of customers
+        orders = random_orders(4, n=600)
+        config = {"engine": {"duckdb": {"partition_lines": 100}}}
+        assert_same_panel(build_panel(orders, until=until, config=config), pandas_panel(orders, until=until))
+
     def test_until_cut_ignores_later_lines_and_extends(self):
         orders = make_orders([
             ("A", "2024-02-01", "1", "x", 1, 100.0, 30.0),

@@ -12,7 +12,7 @@ import pytest
 
 from bestandlib import pipeline
 from bestandlib.cli import main
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, write_notebook
 
 OK = sorted((FIXTURES / "notebooks_ok").glob("*.ipynb"))
 FAIL = sorted((FIXTURES / "notebooks_fail").glob("*.ipynb"))
@@ -67,7 +67,7 @@ def test_run_json_records_every_step_with_its_seconds(rendered):
     run = json.loads((rendered[1] / "run.json").read_text())
     steps = run["steps"]
     assert [s["step"] for s in steps] == ["validate/load", "panel", "notebooks", "01_fixture.ipynb",
-                                          "export HTML", "index", "publish"]
+                                          "export HTML", "briefings", "index", "publish"]
     assert all(isinstance(s["seconds"], (int, float)) and s["seconds"] >= 0 for s in steps)
     by_name = {s["step"]: s for s in steps}
     assert by_name["01_fixture.ipynb"]["seconds"] == run["notebooks"][0]["seconds"] > 0
@@ -148,6 +148,65 @@ def test_failing_notebook_keeps_previous_report(rendered):
     assert after == before
     assert (root / "_failed" / "2025Q3" / "02_broken.ipynb").is_file()
     assert not list(root.glob(".build-*")) and not list(root.glob(".lock-*"))
+
+
+def _one_worker():
+    from bestandlib.config import load_config
+
+    cfg = load_config()
+    cfg["report"]["parallel_notebooks"] = 1
+    return cfg
+
+
+SETS = """import os, pathlib, json
+import matplotlib.pyplot as plt
+leaked_from_01 = 42
+fig = plt.figure()
+(pathlib.Path(output_dir) / 'tables').mkdir(exist_ok=True)
+(pathlib.Path(output_dir) / 'tables' / 'pid_01.csv').write_text(f'pid\\n{os.getpid()}\\n')"""
+
+CHECKS = """import os, pathlib, sys
+import matplotlib.pyplot as plt
+assert 'leaked_from_01' not in globals() and 'fig' not in globals() and 'json' not in globals()
+assert plt.get_fignums() == []
+assert 'json' in sys.modules  # imported modules stay loaded
+(pathlib.Path(output_dir) / 'tables' / 'pid_02.csv').write_text(f'pid\\n{os.getpid()}\\n')"""
+
+
+def test_notebooks_in_one_kernel_do_not_see_each_others_variables(small_world, tmp_path):
+    nbs = [write_notebook(tmp_path / "01_sets.ipynb", "Sets", SETS),
+           write_notebook(tmp_path / "02_checks.ipynb", "Checks", CHECKS)]
+    final = pipeline.run_report(quarter="2025Q3", data_dir=small_world, reports_root=tmp_path / "reports",
+                                notebooks=nbs, config=_one_worker(), log=lambda m: None)
+    pids = [(final / "tables" / f"pid_0{i}.csv").read_text().split()[1] for i in (1, 2)]
+    assert pids[0] == pids[1]  # one kernel ran both notebooks
+    run = json.loads((final / "run.json").read_text())
+    assert next(s for s in run["steps"] if s["step"] == "notebooks")["parallel"] == 1
+    if sys.platform.startswith("linux"):
+        assert all(n["peak_mib"] > 0 for n in run["notebooks"])
+
+
+def test_a_failing_notebook_does_not_poison_the_next_run(small_world, tmp_path):
+    root = tmp_path / "reports"
+    poison = write_notebook(tmp_path / "01_poison.ipynb", "Poison",
+                            "import sys\nleaked_from_01 = 1\nsys.modules['pandas'] = None  # broken on purpose",
+                            "raise ValueError('planted failure')")
+    with pytest.raises(pipeline.NotebookFailed) as info:
+        pipeline.run_report(quarter="2025Q3", data_dir=small_world, reports_root=root,
+                            notebooks=[poison, *OK], config=_one_worker(), log=lambda m: None)
+    assert info.value.notebook == "01_poison.ipynb" and info.value.ename == "ValueError"
+    assert not (root / "2025Q3").exists() and not list(root.glob(".build-*"))
+    final = pipeline.run_report(quarter="2025Q3", data_dir=small_world, reports_root=root,
+                                notebooks=[*OK, write_notebook(tmp_path / "02_checks.ipynb", "Checks",
+                                                               CHECKS.replace("pid_02", "pid_01"))],
+                                config=_one_worker(), log=lambda m: None)
+    assert (final / "01_fixture.html").is_file() and (final / "tables" / "fixture.csv").is_file()
+
+
+def test_warm_up_imports_what_the_notebooks_import():
+    code = pipeline._warm_code(OK)
+    assert "from bestandlib import session" in code and "reset" in code
+    assert "leaked" not in code
 
 
 def _data_dir_of(final):

@@ -386,6 +386,10 @@ class TestFourYears(_Matrix):
         check_coverage(rendered)
 
 
+# sections a page asks through a package function that takes the session
+ASKED_IN_PACKAGE = {"churn.session_backtest": "churn.model", "churn.session_purchase": "churn.btyd"}
+
+
 class TestTheMatrixItself:
     """Cheap checks that the tables above cover SHAPES and SECTIONS (no report rendered)."""
 
@@ -401,6 +405,12 @@ class TestTheMatrixItself:
             assert set(sections) <= set(needs.SECTIONS), shape
 
     def test_sections_are_asked_on_their_page(self):
+        import inspect
+
+        from bestandlib import churn
+
+        for func, key in ASKED_IN_PACKAGE.items():
+            assert f's.section("{key}")' in inspect.getsource(getattr(churn, func.split(".")[1]))
         """Every section's note is looked for on the page whose notebook calls ``s.section(key)``."""
         calls: dict[str, set[str]] = {}
         for nb in pipeline.discover_notebooks():
@@ -408,6 +418,10 @@ class TestTheMatrixItself:
             source = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
             for key in re.findall(r's\.section\(\s*["\']([\w.]+)["\']', source):
                 calls.setdefault(key, set()).add(nb.name[:2])
+            # sections asked inside a package function the page calls (its source says s.section(key))
+            for func, key in ASKED_IN_PACKAGE.items():
+                if f"{func}(s)" in source:
+                    calls.setdefault(key, set()).add(nb.name[:2])
         assert set(calls) == set(needs.SECTIONS), "a declared section is never asked for, or vice versa"
         for section, pages in calls.items():
             assert pages == {page_of(section)}, f"{section} is asked on page(s) {sorted(pages)}"

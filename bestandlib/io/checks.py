@@ -203,6 +203,20 @@ def _check_known(df: pd.DataFrame, src: "_Source", known, problems: _Problems) -
                       "unknown customer_id (not in customers)")
 
 
+def _check_actions_log(frames, sources, measures, problems: _Problems) -> None:
+    """Every action of ``actions_log`` is a measure of the playbook (``actions.measures``): a typo
+    is an error that names the known measures; a measure done before it was planned too."""
+    log = frames.get("actions_log")
+    if log is None or not measures:
+        return
+    src = sources["actions_log"]
+    unknown = log["action"].notna() & ~log["action"].isin(list(measures))
+    problems.add_rows(src, np.flatnonzero(unknown.to_numpy()), "action",
+                      "not a measure of the playbook (actions.measures): use one of " + ", ".join(measures))
+    early = log["done_on"].notna() & log["planned_on"].notna() & (log["done_on"] < log["planned_on"])
+    problems.add_rows(src, np.flatnonzero(early.to_numpy()), "done_on", "done before it was planned (planned_on)")
+
+
 def _check_cross(frames, sources, problems: _Problems):
     customers = frames.get("customers")
     # Without customer ids every other row would be "unknown": one error is enough.

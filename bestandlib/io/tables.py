@@ -21,7 +21,8 @@ from bestandlib.io.problems import (
     _empty_problems, _empty_excluded, _empty_excluded_lines, _summarise_excluded, _Problems
 )
 from bestandlib.io.files import _data_config, _check_dir, _discover, fingerprint
-from bestandlib.io.checks import _load_table, _canonical_frame, _columns_with_values, _check_cross, _exclude
+from bestandlib.io.checks import (_load_table, _canonical_frame, _columns_with_values, _check_actions_log,
+                                  _check_cross, _exclude)
 from bestandlib.io.large import (
     _orders_in_engine, _load_orders_in_engine, _load_orders_csv_in_engine, _load_orders_from_table
 )
@@ -231,6 +232,11 @@ def _load(data_dir, config, today):
         if loaded is not None:
             engine_lines, engine_info, engine_excluded = loaded
     _check_cross(frames, sources, problems)
+    if frames.get("actions_log") is not None:
+        from bestandlib.config import ensure_config
+
+        _check_actions_log(frames, sources, (ensure_config(config).get("actions") or {}).get("measures") or {},
+                           problems)
     problems = problems.frame()
     tables = None
     has_errors = (problems["severity"] == "error").any()
