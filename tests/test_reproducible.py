@@ -38,7 +38,7 @@ IMAGES = re.compile(r"data:image/png;base64,([A-Za-z0-9+/=\s]+)")
 VOLATILE = [
     re.compile(r"\d{2}\.\d{2}\.\d{4} \d{2}:\d{2}|\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2})?([+-]\d{2}:\d{2})?"),
     re.compile(r"\d+[.,]\d+\s?s\b"),
-    re.compile(r"<td>\d+[.,]\d+</td>"),  # the seconds per notebook in the run table
+    re.compile(r"<td( class=\"num\")?>\d+[.,]\d+</td>"),  # the seconds per notebook in the run table
 ]
 
 
